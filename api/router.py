@@ -1,0 +1,15 @@
+"""Every route of the versioned HTTP API (``/api/v1``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from plateaux.api import auth_endpoints, users
+from plateaux.platform.auth import sso_endpoints
+from plateaux.tenants import endpoints as tenant_endpoints
+
+api_router = APIRouter()
+api_router.include_router(auth_endpoints.router)
+api_router.include_router(users.router)
+api_router.include_router(tenant_endpoints.router)
+api_router.include_router(sso_endpoints.api)

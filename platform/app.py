@@ -1,0 +1,96 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from plateaux.platform.database import Database
+from plateaux.platform.errors import install_error_handlers
+from plateaux.platform.events import create_event_bus
+from plateaux.platform.jobs import create_job_queue, registry
+from plateaux.platform.observability import RequestContextMiddleware, configure_logging
+from plateaux.platform.ratelimit import create_rate_limiter
+from plateaux.platform.services import Services
+from plateaux.platform.settings import Settings, get_settings
+from plateaux.platform.web import LoginRedirect
+
+API_PREFIX = "/api/v1"
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings)
+    bus = create_event_bus(settings.redis_url)
+    limiter = create_rate_limiter(settings.redis_url)
+    services = Services(settings=settings, db=db, bus=bus, jobs=None, limiter=limiter)  # type: ignore[arg-type]
+    services.jobs = create_job_queue(
+        settings.redis_url, registry=registry, services={"services": services}
+    )
+    return services
+
+
+def _import_task_modules() -> None:
+    """Job functions register themselves on import; the worker and the app need them all."""
+    from plateaux.platform import mail  # noqa: F401
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.log_json)
+    _import_task_modules()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.bus.start()
+        await services.jobs.start()
+        try:
+            yield
+        finally:
+            await services.jobs.close()
+            await services.bus.close()
+            await services.limiter.close()
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="Plateaux API",
+        version="1.0.0",
+        description="Hosted multi-tenant virtual contact center.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+
+    @app.exception_handler(LoginRedirect)
+    async def _login_redirect(_request: Request, exc: LoginRedirect) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
+
+    from pathlib import Path
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from plateaux.api.router import api_router
+    from plateaux.platform.auth.pages import router as auth_pages
+    from plateaux.platform.auth.sso_endpoints import pages as sso_pages
+    from plateaux.platform.health import router as health
+    from plateaux.platform.operator_console import router as operator_console
+    from plateaux.tenants.console import router as tenant_console
+
+    app.include_router(health)
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(auth_pages)
+    app.include_router(sso_pages)
+    app.include_router(operator_console)
+    app.include_router(tenant_console)

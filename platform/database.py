@@ -1,0 +1,143 @@
+"""Engine, sessions and the per-transaction tenant binding.
+
+On PostgreSQL every tenant table has row-level security FORCEd (see the migrations), and the
+application role is subject to it. The tenant a transaction may see is set with
+``set_config('app.tenant_id', ..., true)`` at the start of *each* transaction: transaction
+local, so a pooled connection never carries one request's tenant into the next. A session
+bound to a tenant re-applies it whenever SQLAlchemy begins a new transaction on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session, SessionTransaction
+
+from plateaux.platform.settings import Settings
+
+TENANT_KEY = "tenant_id"
+POST_COMMIT_KEY = "post_commit"
+
+
+def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    url = url or settings.database_url
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        if ":///" in url and ":memory:" not in url:
+            path = url.split(":///", 1)[1]
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": 30}}
+    else:
+        kwargs.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            connect_args={"server_settings": {"application_name": "plateaux"}},
+        )
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def is_postgres(session_or_conn: AsyncSession | Connection) -> bool:
+    bind = session_or_conn.bind if isinstance(session_or_conn, AsyncSession) else session_or_conn
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
+        )
+
+
+async def bind_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Scope every following transaction of this session to one tenant.
+
+    Binding a session to a second, different tenant is a programming error: it would let
+    one request's data leak into another tenant's view.
+    """
+    current = session.info.get(TENANT_KEY)
+    if current is not None and current != tenant_id:
+        raise RuntimeError("session already bound to another tenant")
+    session.info[TENANT_KEY] = tenant_id
+    if session.in_transaction() and is_postgres(session):
+        await session.execute(
+            text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": str(tenant_id)}
+        )
+
+
+def bound_tenant(session: AsyncSession) -> uuid.UUID | None:
+    value = session.info.get(TENANT_KEY)
+    return value if isinstance(value, uuid.UUID) else None
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Any]) -> None:
+    """Run ``callback`` (sync, or returning an awaitable) once the session has committed.
+
+    Events and jobs are announced only after the data they refer to is durable (DESIGN.md
+    decisions 4 and 6); on rollback they are dropped.
+    """
+    session.info.setdefault(POST_COMMIT_KEY, []).append(callback)
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self, *, tenant_id: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        """A unit of work: committed when the block ends normally, rolled back otherwise.
+
+        Post-commit callbacks (events, jobs) run after the commit succeeded.
+        """
+        async with self.sessionmaker() as session:
+            if tenant_id is not None:
+                session.info[TENANT_KEY] = tenant_id
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            await run_post_commit(session)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def run_post_commit(session: AsyncSession) -> None:
+    import inspect
+
+    callbacks = session.info.pop(POST_COMMIT_KEY, [])
+    for callback in callbacks:
+        result = callback()
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,99 @@
+"""Platform settings, read from the environment with the ``PLATEAUX_`` prefix.
+
+With nothing configured the platform runs on its embedded defaults: SQLite in ``var/``,
+the in-process event bus and job runner, and a development secret kept in ``var/`` so
+sessions survive restarts. Production mode refuses to start without an explicit secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLATEAUX_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    # Migrations run as the schema owner; the application connects as a role that is
+    # subject to row-level security. Empty means "same as database_url" (SQLite, dev).
+    migration_database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Proxies whose X-Forwarded-* headers are believed (the load balancer in production).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # Outgoing mail. With no SMTP host the message is written to the log (development).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Plateaux <no-reply@plateaux.localhost>"
+
+    session_max_age_seconds: int = 12 * 3600
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    password_reset_ttl_seconds: int = 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+    # Loopback identity providers are refused unless the operator allows them (tests).
+    allow_private_sso_issuers: bool = False
+    db_pool_size: int = Field(default=10, ge=1)
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'plateaux.db'}"
+        if not self.migration_database_url:
+            self.migration_database_url = self.database_url
+        if not self.secret_key:
+            if self.environment is Environment.PRODUCTION:
+                raise ValueError("PLATEAUX_SECRET_KEY is required in production")
+            self.secret_key = _development_secret(self.data_dir)
+        if len(self.secret_key) < 32:
+            raise ValueError("PLATEAUX_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _development_secret(data_dir: Path) -> str:
+    """A random secret generated once and kept, so development sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

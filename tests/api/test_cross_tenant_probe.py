@@ -1,0 +1,140 @@
+"""Every API route with an id in its path, called with another tenant's ids, says 404.
+
+The ids are real: tenant B owns an object of every kind; tenant A's admin (all scopes)
+tries each of them in every id parameter of every route, with every method. Nothing of B's
+may be read, changed or deleted, and the answer must not even confirm the id exists.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from plateaux.platform.app import API_PREFIX
+from plateaux.platform.services import Services
+from plateaux.tenants.models import Role
+from tests.support.factories import TenantFactory, TenantWorld, bearer
+
+PARAM = re.compile(r"{(\w+)}")
+
+
+async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: TenantFactory) -> None:
+    """Give the tenant one object of every kind, through the API where it exists."""
+    headers = await bearer(client, world)
+    await tenants.add_user(world, role=Role.AGENT)
+    for path, body in [
+        ("/teams", {"name": "Team B"}),
+        ("/sites", {"name": "Site B"}),
+        ("/skills", {"name": "Skill B"}),
+        ("/domains", {"domain": "b.example.com"}),
+        ("/holidays", {"day": "2030-12-25", "name": "Christmas"}),
+        ("/api-keys", {"name": "key B", "scopes": ["tenant:read"]}),
+        ("/invitations", {"email": "new@b.example.com", "role": "agent"}),
+    ]:
+        await client.post(API_PREFIX + path, json=body, headers=headers)
+
+
+def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:
+    from plateaux.platform.models import tenant_table_names
+
+    stored = tenant_id.hex if hex_ids else str(tenant_id)
+    ids: list[str] = []
+    for table in tenant_table_names():
+        ids += run_sql(f"SELECT id FROM \"{table}\" WHERE tenant_id = '{stored}'").split()
+    return ids
+
+
+def _body_for(route: APIRoute) -> dict[str, Any] | None:
+    field = route.body_field
+    if field is None:
+        return None
+    schema = getattr(field.field_info, "annotation", None)
+    if schema is None or not hasattr(schema, "model_json_schema"):
+        return {}
+    props = schema.model_json_schema().get("properties", {})
+    required = schema.model_json_schema().get("required", [])
+    body: dict[str, Any] = {}
+    for name in required:
+        spec = props.get(name, {})
+        kind = spec.get("type")
+        fmt = spec.get("format")
+        if fmt == "email":
+            body[name] = "probe@example.com"
+        elif fmt == "uuid":
+            body[name] = str(uuid.uuid4())
+        elif kind == "integer":
+            body[name] = 1
+        elif kind == "boolean":
+            body[name] = True
+        elif kind == "array":
+            body[name] = []
+        else:
+            body[name] = "probe"
+    return body
+
+
+async def test_another_tenants_ids_are_not_found_on_every_route(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    services: Services,
+    tenants: TenantFactory,
+    test_database: Any,
+) -> None:
+    a = await tenants.create()
+    b = await tenants.create()
+    await _populate(client, b, tenants)
+    headers = await bearer(client, a)
+    sqlite = test_database.backend == "sqlite"
+    run_sql = _sqlite_runner(test_database) if sqlite else test_database.superuser_sql
+    b_ids = _tenant_ids(run_sql, b.tenant.id, hex_ids=sqlite)
+    assert len(b_ids) >= 8
+    before = len(b_ids)
+
+    probed = 0
+    failures: list[str] = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith(API_PREFIX):
+            continue
+        params = PARAM.findall(route.path)
+        if not params:
+            continue
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for foreign_id in b_ids:
+                path = route.path
+                for p in params:
+                    path = path.replace("{" + p + "}", foreign_id)
+                body = _body_for(route)
+                response = await client.request(
+                    method, path, headers=headers, json=body if body is not None else None
+                )
+                probed += 1
+                if response.status_code != 404:
+                    failures.append(f"{method} {route.path} -> {response.status_code}")
+    assert probed > 0
+    assert not failures, "routes that did not answer 404:\n" + "\n".join(sorted(set(failures)))
+    after = _tenant_ids(run_sql, b.tenant.id, hex_ids=sqlite)
+    assert len(after) >= before, "a probe deleted another tenant's data"
+
+
+def _sqlite_runner(test_database: Any) -> Any:
+    import sqlite3
+
+    path = test_database.app_url.split(":///", 1)[1]
+
+    def run(sql: str) -> str:
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(sql).fetchall()
+        out = []
+        for row in rows:
+            value = row[0]
+            if isinstance(value, str) and len(value) == 32:
+                value = str(uuid.UUID(hex=value))
+            out.append(str(value))
+        return "\n".join(out)
+
+    return run

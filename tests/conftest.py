@@ -1,0 +1,94 @@
+"""Test fixtures: real databases, the real application, real browsers.
+
+``PLATEAUX_TEST_DATABASE`` picks the backend: ``postgresql`` (default; roles, row-level
+security and pools are real) or ``sqlite`` (the embedded default). Each test session gets
+its own database, migrated with the real migrations; tests isolate their data by creating
+their own tenants through the real services.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from plateaux.platform.app import create_app
+from plateaux.platform.services import Services
+from plateaux.platform.settings import Settings
+from tests.support.database import TestDatabase, create_test_database
+from tests.support.factories import TenantFactory
+from tests.support.servers import LiveServer
+from tests.support.settings import SECRET, make_settings
+
+BACKEND = os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql")
+
+
+def pytest_report_header() -> str:
+    return f"plateaux database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
+    db = create_test_database(BACKEND, tmp_path_factory.mktemp("db"))
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture(scope="session")
+def settings(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(test_database, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def services(app: object) -> Services:
+    return app.state.services  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def tenants(services: Services) -> TenantFactory:
+    return TenantFactory(services)
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The platform in its own process on a loopback port, as a browser sees it."""
+    data_dir = tmp_path_factory.mktemp("live")
+    with LiveServer.start(
+        test_database=test_database, data_dir=data_dir, secret_key=SECRET
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]

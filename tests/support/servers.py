@@ -1,0 +1,99 @@
+"""The platform as a real server process on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.database import TestDatabase
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @classmethod
+    @contextmanager
+    def start(
+        cls,
+        *,
+        test_database: TestDatabase,
+        data_dir: Path,
+        secret_key: str,
+        redis_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Iterator[LiveServer]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "PLATEAUX_ENVIRONMENT": "test",
+            "PLATEAUX_DATABASE_URL": test_database.app_url,
+            "PLATEAUX_MIGRATION_DATABASE_URL": test_database.owner_url,
+            "PLATEAUX_SECRET_KEY": secret_key,
+            "PLATEAUX_DATA_DIR": str(data_dir),
+            "PLATEAUX_BASE_URL": url,
+            "PLATEAUX_ALLOW_PRIVATE_SSO_ISSUERS": "true",
+            "PLATEAUX_LOG_JSON": "true",
+            **({"PLATEAUX_REDIS_URL": redis_url} if redis_url else {}),
+            **(extra_env or {}),
+        }
+        log_path = data_dir / f"server-{port}.log"
+        log = log_path.open("wb")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "plateaux.platform.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        server = cls(url=url, process=process, log_path=log_path)
+        try:
+            server.wait_ready()
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready:\n{self.log_path.read_text()[-4000:]}")

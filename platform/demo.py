@@ -28,7 +28,7 @@ from plateaux.tenants.models import (
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "plateaux-demo"  # noqa: S105  (printed for the demo on purpose)
-OPERATOR_EMAIL = "operator@plateaux.localhost"
+OPERATOR_EMAIL = "operator@plateaux.example.com"
 OPERATOR_PASSWORD = "plateaux-operator"  # noqa: S105
 
 PLANS = [
@@ -53,12 +53,12 @@ PLANS = [
 ]
 
 PEOPLE = [
-    ("admin@demo.plateaux.localhost", "Alice Martin", Role.ADMIN, "Paris"),
-    ("supervisor@demo.plateaux.localhost", "Bruno Lefèvre", Role.SUPERVISOR, "Paris"),
-    ("agent1@demo.plateaux.localhost", "Chloé Bernard", Role.AGENT, "Paris"),
-    ("agent2@demo.plateaux.localhost", "David Moreau", Role.AGENT, "Lyon"),
-    ("agent3@demo.plateaux.localhost", "Emma Petit", Role.AGENT, "Home"),
-    ("agent4@demo.plateaux.localhost", "Farid Benali", Role.AGENT, "Lyon"),
+    ("admin@demo.example.com", "Alice Martin", Role.ADMIN, "Paris"),
+    ("supervisor@demo.example.com", "Bruno Lefèvre", Role.SUPERVISOR, "Paris"),
+    ("agent1@demo.example.com", "Chloé Bernard", Role.AGENT, "Paris"),
+    ("agent2@demo.example.com", "David Moreau", Role.AGENT, "Lyon"),
+    ("agent3@demo.example.com", "Emma Petit", Role.AGENT, "Home"),
+    ("agent4@demo.example.com", "Farid Benali", Role.AGENT, "Lyon"),
 ]
 SKILLS = {
     "Sales": [3, 4, 2, 5],
@@ -164,9 +164,9 @@ def _summary(settings: Settings) -> str:
         "Plateaux demo is ready.",
         f"  Operator console : {base}/operator/  ({OPERATOR_EMAIL} / {OPERATOR_PASSWORD})",
         f"  Tenant admin     : {base}/t/{DEMO_SLUG}/admin/  "
-        f"(admin@demo.plateaux.localhost / {DEMO_PASSWORD})",
+        f"(admin@demo.example.com / {DEMO_PASSWORD})",
         f"  Agent console    : {base}/t/{DEMO_SLUG}/agent/  "
-        f"(agent1@demo.plateaux.localhost / {DEMO_PASSWORD})",
+        f"(agent1@demo.example.com / {DEMO_PASSWORD})",
         f"  API docs         : {base}/api/v1/docs",
     ]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from email.message import EmailMessage
 from email.utils import make_msgid
+from urllib.parse import urlsplit
 from typing import Any
 
 import aiosmtplib
@@ -27,7 +28,7 @@ def build_message(settings: Settings, *, to: str, subject: str, text: str) -> Em
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="plateaux.localhost")
+    message["Message-ID"] = make_msgid(domain=urlsplit(settings.base_url).hostname or "plateaux")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     return message

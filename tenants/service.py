@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plateaux.platform.database import bind_tenant
 from plateaux.platform.errors import BadRequest, Conflict, Gone, NotFound
 from plateaux.platform.mail import queue_mail
+from plateaux.platform.publish import publish
 from plateaux.platform.security import hash_password, hash_token, new_token, password_problem
 from plateaux.platform.settings import Settings
 from plateaux.platform.types import utcnow
@@ -21,6 +22,18 @@ from plateaux.tenants.models import AuditEntry, Invitation, Role, Tenant, Tenant
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset({"api", "admin", "operator", "static", "embed", "login", "www"})
+
+
+def user_event_payload(user: User) -> dict[str, Any]:
+    """What consoles need to update their view of a user (no secrets)."""
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": str(user.role),
+        "is_active": user.is_active,
+        "site_id": str(user.site_id) if user.site_id else None,
+    }
 
 
 def audit(
@@ -130,6 +143,7 @@ async def create_user(
     except IntegrityError as exc:
         raise Conflict("A user with this email already exists.") from exc
     audit(session, tenant_id, actor=actor, action="user.created", target=email, role=str(role))
+    publish(session, tenant_id, "user.created", user_event_payload(user), audience="tenant")
     return user
 
 
@@ -140,6 +154,7 @@ async def update_user(session: AsyncSession, user: User, *, actor: str, **change
             raise BadRequest(f"'{field}' cannot be changed here.")
         if value is not None:
             setattr(user, field, value)
+    publish(session, user.tenant_id, "user.updated", user_event_payload(user), audience="tenant")
     audit(
         session,
         user.tenant_id,
@@ -154,6 +169,7 @@ async def update_user(session: AsyncSession, user: User, *, actor: str, **change
 
 async def delete_user(session: AsyncSession, user: User, *, actor: str) -> None:
     audit(session, user.tenant_id, actor=actor, action="user.deleted", target=user.email)
+    publish(session, user.tenant_id, "user.deleted", {"id": str(user.id)}, audience="tenant")
     await session.delete(user)
     await session.flush()
 

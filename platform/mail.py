@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from email.message import EmailMessage
 from email.utils import make_msgid
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from plateaux.platform.database import Database
 from plateaux.platform.errors import install_error_handlers
 from plateaux.platform.events import create_event_bus
+from plateaux.platform.input_guard import InputGuardMiddleware
 from plateaux.platform.jobs import create_job_queue, registry
 from plateaux.platform.observability import RequestContextMiddleware, configure_logging
 from plateaux.platform.ratelimit import create_rate_limiter
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 

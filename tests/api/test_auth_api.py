@@ -121,3 +121,19 @@ async def test_agents_cannot_manage_users(
         "/api/v1/users", headers=headers, json={"email": "x@example.com", "name": "X"}
     )
     assert created.status_code == 403
+
+
+async def test_nul_characters_and_huge_bodies_are_refused_cleanly(
+    client: httpx.AsyncClient, tenants: TenantFactory
+) -> None:
+    world = await tenants.create()
+    headers = await bearer(client, world)
+    nul = await client.post("/api/v1/users", headers=headers,
+                            json={"email": "n@example.com", "name": "a\u0000b"})
+    assert nul.status_code == 422
+    assert nul.headers["content-type"].startswith("application/problem+json")
+    query = await client.get("/api/v1/users?role=%00", headers=headers)
+    assert query.status_code == 400
+    huge = await client.post("/api/v1/users", headers=headers,
+                             json={"email": "h@example.com", "name": "x" * 2_000_000})
+    assert huge.status_code == 413

@@ -16,6 +16,7 @@ from plateaux.platform.input_guard import InputGuardMiddleware
 from plateaux.platform.jobs import create_job_queue, registry
 from plateaux.platform.observability import RequestContextMiddleware, configure_logging
 from plateaux.platform.ratelimit import create_rate_limiter
+from plateaux.platform.security_headers import SecurityHeadersMiddleware
 from plateaux.platform.services import Services
 from plateaux.platform.settings import Settings, get_settings
 from plateaux.platform.web import LoginRedirect
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     app.add_middleware(InputGuardMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 

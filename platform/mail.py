@@ -36,7 +36,9 @@ def build_message(settings: Settings, *, to: str, subject: str, text: str) -> Em
 
 async def deliver(settings: Settings, message: EmailMessage) -> None:
     if not settings.smtp_host:
-        logger.warning("mail (no SMTP configured)\n%s", message.as_string())
+        # Logged decoded (not as the quoted-printable wire form) so links stay whole.
+        logger.warning("mail (no SMTP configured)\nTo: %s\nSubject: %s\n\n%s",
+                       message["To"], message["Subject"], message.get_content())
         return
     await aiosmtplib.send(
         message,

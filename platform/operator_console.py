@@ -114,11 +114,18 @@ OperatorPage = Annotated[OperatorContext, Depends(operator_page)]
 
 
 async def form_fields(request: Request) -> dict[str, str]:
+    # PostgreSQL refuses NUL in text: drop it rather than fail on junk input.
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return {
+        key: value.replace("\x00", "")
+        for key, value in form.items()
+        if isinstance(value, str)
+    }
 
 
 async def _tenant_or_404(session: AsyncSession, slug: str) -> Tenant:
+    if not tenant_service.SLUG_RE.match(slug):
+        raise NotFound("There is no tenant with this identifier.")
     tenant = await repository.get_tenant_by_slug(session, slug)
     if tenant is None:
         raise NotFound("There is no tenant with this identifier.")
@@ -176,7 +183,7 @@ async def tenants_list(
     page: int | None = None,
     done: str | None = None,
 ) -> HTMLResponse:
-    q = q.strip()[:100]
+    q = q.replace("\x00", "").strip()[:100]
     query = select(Tenant)
     if q:
         query = query.where(

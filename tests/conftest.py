@@ -9,6 +9,7 @@ their own tenants through the real services.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -67,7 +68,10 @@ def services(app: object) -> Services:
 
 @pytest.fixture
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    # Each test its own client address, so per-address rate limits (sign-in attempts)
+    # never leak from one test into another.
+    address = f"127.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

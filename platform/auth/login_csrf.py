@@ -60,17 +60,12 @@ def _usable(cookie: str | None) -> bool:
 
 
 def issue(request: Request, settings: Settings) -> LoginCsrf:
-    """The token for a form about to be shown, reusing the browser's cookie when present
-    so several open tabs keep working."""
+    """The token for a form about to be shown, reusing the browser's cookie when present:
+    several open tabs keep working, and a refused (perhaps forged) post cannot spoil the
+    forms the person already has open."""
     cookie = request.cookies.get(COOKIE)
     if cookie is not None and _usable(cookie):
         return LoginCsrf(cookie=cookie, field=_field_for(settings, cookie), is_new=False)
-    cookie = new_token()
-    return LoginCsrf(cookie=cookie, field=_field_for(settings, cookie), is_new=True)
-
-
-def fresh(settings: Settings) -> LoginCsrf:
-    """A new token, for the form shown again after a refused post."""
     cookie = new_token()
     return LoginCsrf(cookie=cookie, field=_field_for(settings, cookie), is_new=True)
 

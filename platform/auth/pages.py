@@ -15,16 +15,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from plateaux.platform.auth import login_csrf, service, sessions, totp
-from plateaux.platform.auth.models import PasswordReset, UserSession
+from plateaux.platform.auth.models import OperatorSession, PasswordReset, UserSession
 from plateaux.platform.database import bind_tenant
 from plateaux.platform.deps import Console, ConsoleContext, DbSession, ServicesDep
 from plateaux.platform.errors import Forbidden, NotFound, ProblemError, Unauthorized
@@ -85,9 +87,17 @@ def client_ip(request: Request) -> str:
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """The posted form as text fields; files and repeated keys are not used here."""
+    """The posted form as text fields; files and repeated keys are not used here.
+
+    NUL characters are dropped: no field legitimately holds one, and PostgreSQL refuses
+    them in text, which would turn a junk sign-in into a server error.
+    """
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return {
+        key: value.replace("\x00", "")
+        for key, value in form.items()
+        if isinstance(value, str)
+    }
 
 
 def sent_csrf(request: Request, fields: dict[str, str]) -> str:
@@ -201,11 +211,10 @@ def _auth_page(
     context: dict[str, Any],
     *,
     status_code: int = 200,
-    csrf: login_csrf.LoginCsrf | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """A page with a cookie-less form: it carries the double-submit token."""
-    token = csrf or login_csrf.issue(request, settings)
+    token = login_csrf.issue(request, settings)
     response = render(
         request, template, {**context, "csrf_token": token.field}, status_code=status_code
     )
@@ -232,6 +241,24 @@ async def _current_user_session(
     if not cookie:
         return None
     return await sessions.resolve_user_session(session, cookie, allow_mfa_pending=allow_mfa_pending)
+
+
+async def _end_replaced_session(
+    session: AsyncSession, request: Request, tenant_id: uuid.UUID
+) -> None:
+    """A new sign-in in this browser replaces the session its cookie held: end that one
+    too, rather than leave it usable until it expires. Only a session of the tenant the
+    request is already bound to is touched."""
+    old = request.cookies.get(sessions.USER_COOKIE)
+    parts = sessions.split_cookie(old) if old else None
+    if parts is None or parts[0] != tenant_id:
+        return
+    await session.execute(
+        delete(UserSession).where(
+            col(UserSession.tenant_id) == tenant_id,
+            col(UserSession.token_hash) == hash_token(parts[1]),
+        )
+    )
 
 
 def _login_context(workspace: Workspace | None, slug: str, **extra: Any) -> dict[str, Any]:
@@ -291,7 +318,6 @@ async def login_submit(
             settings,
             {**context, "form_error": EXPIRED_FORM},
             status_code=403,
-            csrf=login_csrf.fresh(settings),
         )
     try:
         result = await service.login_user(
@@ -312,7 +338,9 @@ async def login_submit(
             status_code=exc.status,
             headers=exc.headers,
         )
+    await _end_replaced_session(session, request, result.tenant.id)
     if result.mfa_required:
+        await _shorten_pending_session(session, result.tenant.id, result.cookie)
         response = redirect(_with_query(f"/t/{slug}/login/mfa", next=next_path))
         set_session_cookie(
             response, settings, sessions.USER_COOKIE, result.cookie, max_age=MFA_PENDING_MAX_AGE
@@ -327,6 +355,24 @@ async def login_submit(
         max_age=settings.session_max_age_seconds,
     )
     return response
+
+
+async def _shorten_pending_session(
+    session: AsyncSession, tenant_id: uuid.UUID, cookie: str
+) -> None:
+    """A session that still waits for its code must not outlive the time it takes to type
+    one: a stolen pending cookie then leaves no room to try codes for hours."""
+    parts = sessions.split_cookie(cookie)
+    if parts is None:
+        return
+    await session.execute(
+        update(UserSession)
+        .where(
+            col(UserSession.tenant_id) == tenant_id,
+            col(UserSession.token_hash) == hash_token(parts[1]),
+        )
+        .values(expires_at=utcnow() + timedelta(seconds=MFA_PENDING_MAX_AGE))
+    )
 
 
 async def _pending_sign_in(
@@ -399,8 +445,10 @@ async def mfa_submit(
         )
         response.headers.update(exc.headers)
         return response
+    # The same session, now complete: give it (and its cookie) the full lifetime.
+    user_session.expires_at = utcnow() + timedelta(seconds=settings.session_max_age_seconds)
+    await session.flush()
     response = redirect(next_path or home_for(slug, user.role))
-    # The same session, now complete: give its cookie the full lifetime.
     set_session_cookie(
         response, settings, sessions.USER_COOKIE, cookie, max_age=settings.session_max_age_seconds
     )
@@ -459,7 +507,6 @@ async def forgot_submit(
             settings,
             {**context, "form_error": EXPIRED_FORM},
             status_code=403,
-            csrf=login_csrf.fresh(settings),
         )
     if not email:
         return _auth_page(
@@ -531,7 +578,6 @@ async def reset_submit(
                 settings,
                 {**context, "form_error": EXPIRED_FORM},
                 status_code=403,
-                csrf=login_csrf.fresh(settings),
             )
         )
     password = fields.get("password", "")
@@ -640,7 +686,6 @@ async def invitation_submit(
                 settings,
                 {**context, "form_error": EXPIRED_FORM},
                 status_code=403,
-                csrf=login_csrf.fresh(settings),
             )
         )
     if not workspace.active:
@@ -658,6 +703,7 @@ async def invitation_submit(
     except ProblemError as exc:
         await session.rollback()
         return again(exc.detail, exc.status)
+    await _end_replaced_session(session, request, tenant.id)
     cookie = await sessions.open_user_session(
         session,
         user,
@@ -696,6 +742,11 @@ class TotpSetup:
     secret: str
     uri: str
     sealed: str
+
+    @property
+    def qr_data_uri(self) -> str:
+        """The otpauth link as a QR code (SVG data URI) for the phone's camera."""
+        return totp.qr_code_data_uri(self.uri)
 
     @property
     def grouped(self) -> str:
@@ -929,7 +980,6 @@ async def operator_login_submit(
             settings,
             {**context, "form_error": EXPIRED_FORM},
             status_code=403,
-            csrf=login_csrf.fresh(settings),
         )
     try:
         token, operator = await service.login_operator(
@@ -949,6 +999,12 @@ async def operator_login_submit(
             headers=exc.headers,
         )
     if operator.totp_enabled:
+        # As for tenant users: a session waiting for its code lives only minutes.
+        await session.execute(
+            update(OperatorSession)
+            .where(col(OperatorSession.token_hash) == hash_token(token))
+            .values(expires_at=utcnow() + timedelta(seconds=MFA_PENDING_MAX_AGE))
+        )
         response = redirect(_with_query("/operator/login/mfa", next=next_path))
         set_session_cookie(
             response, settings, sessions.OPERATOR_COOKIE, token, max_age=MFA_PENDING_MAX_AGE
@@ -1039,6 +1095,7 @@ async def operator_mfa_submit(
         response.headers.update(exc.headers)
         return response
     op_session.mfa_pending = False
+    op_session.expires_at = utcnow() + timedelta(seconds=settings.session_max_age_seconds)
     operator.last_login_at = utcnow()
     await session.flush()
     response = redirect(next_path or "/operator/")

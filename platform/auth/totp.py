@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyotp
+import segno
 
 from plateaux.platform.security import decrypt_secret, encrypt_secret
 
@@ -15,6 +16,10 @@ def new_secret() -> str:
 
 def provisioning_uri(secret: str, *, account: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=ISSUER)
+
+
+def qr_code_data_uri(uri: str) -> str:
+    return str(segno.make(uri, error="m").svg_data_uri(scale=4, border=2))
 
 
 def verify(secret: str, code: str) -> bool:

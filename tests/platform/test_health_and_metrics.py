@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -34,8 +35,20 @@ async def test_unknown_api_route_is_problem_json(client: httpx.AsyncClient) -> N
 
 def test_server_logs_are_json_with_request_ids(live_server: LiveServer) -> None:
     httpx.get(f"{live_server.url}/healthz", headers={"X-Request-ID": "trace-me-42"})
-    lines = [line for line in live_server.log_path.read_text().splitlines() if line.startswith("{")]
-    records = [json.loads(line) for line in lines]
-    mine = [r for r in records if r.get("request_id") == "trace-me-42" and "path" in r]
+    # The access line is written once the response has gone out: wait for it.
+    mine: list[dict[str, object]] = []
+    deadline = time.monotonic() + 10
+    while not mine and time.monotonic() < deadline:
+        lines = live_server.log_path.read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        mine = [r for r in records if r.get("request_id") == "trace-me-42" and "path" in r]
+        time.sleep(0.05)
     assert mine, "no JSON log line carries the request id"
     assert mine[0]["path"] == "/healthz" and mine[0]["status"] == 200
+
+
+async def test_pages_carry_security_headers(client: httpx.AsyncClient) -> None:
+    page = await client.get("/operator/login")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from tests.support.oidc import OidcProvider, complete_login, ensure_oidc_provider_installed
 
 from plateaux.tenants.models import Role
 from tests.support.factories import TenantFactory, TenantWorld, bearer
+from tests.support.oidc import OidcProvider, complete_login, ensure_oidc_provider_installed
 
 CLIENT_ID = "plateaux-test"
 CLIENT_SECRET = "a-client-secret-for-the-test-provider"

@@ -30,7 +30,8 @@ def build_services(settings: Settings) -> Services:
     limiter = create_rate_limiter(settings.redis_url)
     services = Services(settings=settings, db=db, bus=bus, jobs=None, limiter=limiter)  # type: ignore[arg-type]
     services.jobs = create_job_queue(
-        settings.redis_url, registry=registry, services={"services": services}
+        settings.redis_url, registry=registry, services={"services": services},
+        queue_name=settings.job_queue_name,
     )
     return services
 

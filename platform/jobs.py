@@ -235,8 +235,9 @@ def arq_worker_settings(
 
 
 def create_job_queue(
-    redis_url: str | None, *, registry: JobRegistry, services: dict[str, Any]
+    redis_url: str | None, *, registry: JobRegistry, services: dict[str, Any],
+    queue_name: str | None = None,
 ) -> JobQueue:
     if redis_url:
-        return ArqJobQueue(redis_url)
+        return ArqJobQueue(redis_url, queue_name=queue_name)
     return InProcessJobQueue(registry=registry, services=services)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # subject to row-level security. Empty means "same as database_url" (SQLite, dev).
     migration_database_url: str = ""
     redis_url: str | None = None
+    # The arq queue the API enqueues to and `plateaux worker` consumes.
+    job_queue_name: str = "plateaux:jobs"
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"

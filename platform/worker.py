@@ -20,5 +20,6 @@ def worker_settings(settings: Settings) -> type:
 
     assert settings.redis_url
     return arq_worker_settings(
-        redis_url=settings.redis_url, registry=registry, services_factory=services_factory
+        redis_url=settings.redis_url, registry=registry, services_factory=services_factory,
+        queue_name=settings.job_queue_name,
     )

@@ -22,7 +22,8 @@ from plateaux.platform.settings import Settings
 from tests.support.database import TestDatabase, create_test_database
 from tests.support.factories import TenantFactory
 from tests.support.servers import LiveServer
-from tests.support.settings import SECRET, make_settings
+from tests.support.settings import SECRET, make_settings, redis_overrides
+from tests.support.worker import running_worker
 
 BACKEND = os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql")
 
@@ -51,14 +52,20 @@ def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestData
 
 @pytest.fixture(scope="session")
 def settings(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(test_database, tmp_path_factory.mktemp("data"))
+    return make_settings(test_database, tmp_path_factory.mktemp("data"),
+                         **redis_overrides())
 
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[object]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        yield application
+        if settings.redis_url:
+            # Production shape: jobs go through arq on Redis to a worker.
+            async with running_worker(settings):
+                yield application
+        else:
+            yield application
 
 
 @pytest.fixture(scope="session")

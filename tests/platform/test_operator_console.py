@@ -7,7 +7,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email import message_from_string
 
 import httpx
 import pyotp
@@ -24,7 +23,6 @@ from plateaux.platform.services import Services
 from plateaux.platform.settings import Settings
 from plateaux.tenants.models import Role, Site, Skill, Team, TeamMember, UserSkill
 from tests.support.console_pages import (
-    SmtpSink,
     csrf_from,
     operator_sign_in,
     page_csrf,
@@ -32,6 +30,7 @@ from tests.support.console_pages import (
 )
 from tests.support.database import TestDatabase
 from tests.support.factories import PASSWORD, TenantFactory
+from tests.support.mail import logged_mail
 
 OPERATOR_PASSWORD = "operator-passphrase-42"
 
@@ -222,11 +221,7 @@ async def test_create_a_tenant_whose_admin_is_invited(
     with caplog.at_level(logging.WARNING, logger="plateaux.platform.mail"):
         created = await create_tenant(console, slug=slug, admin_email="invitee@acme.example")
         assert created.headers["location"] == f"/operator/tenants/{slug}?done=invited"
-        await services.jobs.drain()  # type: ignore[attr-defined]
-    mails = [r.getMessage() for r in caplog.records if "invitee@acme.example" in r.getMessage()]
-    assert mails, "the invitation was not sent"
-    # The log holds the message as sent (quoted-printable): decode it as a mail reader would.
-    body = SmtpSink.body(message_from_string(mails[-1].split("\n", 1)[1]))
+        body = await logged_mail(caplog, "invitee@acme.example")
     match = re.search(rf"http://testserver(/t/{slug}/invitation/\S+)", body)
     assert match
     detail = await console.get(created.headers["location"])

@@ -58,6 +58,11 @@ class LiveServer:
         }
         log_path = data_dir / f"server-{port}.log"
         log = log_path.open("wb")
+        worker = (
+            subprocess.Popen([sys.executable, "-m", "plateaux.platform.cli", "worker"], env=env,
+                             stdout=log, stderr=subprocess.STDOUT)
+            if redis_url else None
+        )
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -78,6 +83,9 @@ class LiveServer:
             server.wait_ready()
             yield server
         finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=10)
             process.terminate()
             try:
                 process.wait(timeout=10)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 from plateaux.platform.settings import Environment, Settings
 from tests.support.database import TestDatabase
 
 SECRET = "test-secret-key-that-is-long-enough-for-the-platform"
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_overrides() -> dict[str, str]:
+    """The PostgreSQL pass runs in production shape: Redis bus, rate limits and arq jobs,
+    on a job queue of its own so parallel runs never take each other's jobs."""
+    if os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql") != "postgresql":
+        return {}
+    return {"redis_url": REDIS_URL, "job_queue_name": f"plateaux:test:{uuid.uuid4().hex}"}
 
 
 def make_settings(test_database: TestDatabase, data_dir: Path, **overrides: object) -> Settings:

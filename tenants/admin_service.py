@@ -37,9 +37,11 @@ from plateaux.tenants.service import audit
 async def add(session: AsyncSession, subject: Subject, row: Any, *, what: str,
               label: str) -> Any:
     """Insert a tenant-owned row; a duplicate name is a 409, not a 500."""
-    session.add(row)
     try:
+        # In a savepoint, so a refused insert leaves the rest of the unit of work usable
+        # (the page re-renders with the reason) and the row is dropped from the session.
         async with session.begin_nested():
+            session.add(row)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"A {what} named '{label}' already exists.") from exc

@@ -261,6 +261,15 @@ async def _end_replaced_session(
     )
 
 
+async def _sso_enabled(services: Services, tenant_id: uuid.UUID) -> bool:
+    # Its own short unit of work: the request's session may be bound to the tenant of a
+    # cookie from another workspace.
+    from plateaux.platform.auth.oidc import get_provider
+
+    async with services.unit_of_work(tenant_id=tenant_id) as session:
+        return await get_provider(session, tenant_id) is not None
+
+
 def _login_context(workspace: Workspace | None, slug: str, **extra: Any) -> dict[str, Any]:
     return {
         "workspace": workspace,
@@ -295,6 +304,7 @@ async def login_page(
             next=safe_next(next, slug) or "",
             email="",
             form_notice=LOGIN_NOTICES.get(done or ""),
+            sso_enabled=await _sso_enabled(services, workspace.id),
         ),
     )
 

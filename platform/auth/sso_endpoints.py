@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, HttpUrl
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
 from plateaux.platform.auth import oidc, sessions
 from plateaux.platform.auth.models import SsoProvider
@@ -15,6 +17,7 @@ from plateaux.platform.database import bind_tenant
 from plateaux.platform.deps import DbSession, ServicesDep, require_scope
 from plateaux.platform.errors import NotFound
 from plateaux.platform.security import encrypt_secret
+from plateaux.platform.settings import Settings
 from plateaux.tenants import repository
 from plateaux.tenants.models import Role, Tenant
 from plateaux.tenants.service import audit
@@ -41,9 +44,7 @@ class SsoSettingsOut(BaseModel):
     redirect_uri: str
 
 
-async def _provider(session: DbSession, tenant_id: object) -> SsoProvider | None:
-    from sqlmodel import select
-
+async def _provider(session: AsyncSession, tenant_id: object) -> SsoProvider | None:
     return (
         await session.scalars(select(SsoProvider).where(SsoProvider.tenant_id == tenant_id))
     ).first()
@@ -69,27 +70,20 @@ async def get_sso(subject: Reader, session: DbSession, services: ServicesDep) ->
     return _out(provider, oidc.redirect_uri(services.settings, tenant))
 
 
-@api.put("", response_model=SsoSettingsOut)
-async def put_sso(
-    body: SsoSettingsIn, subject: Writer, session: DbSession, services: ServicesDep
-) -> SsoSettingsOut:
+async def save_provider(session: AsyncSession, settings: Settings, subject: Subject,
+                        body: SsoSettingsIn) -> tuple[SsoProvider, Tenant]:
     issuer = str(body.issuer).rstrip("/")
     # Check the provider answers now, so a typo shows here and not at the next sign-in.
-    await oidc.discover(services.settings, issuer)
+    await oidc.discover(settings, issuer)
     tenant = await session.get(Tenant, subject.tenant_id)
     assert tenant is not None
     provider = await _provider(session, subject.tenant_id)
-    sealed = encrypt_secret(services.settings.secret_key, body.client_secret)
+    sealed = encrypt_secret(settings.secret_key, body.client_secret)
     role = body.auto_provision_role.value if body.auto_provision_role else None
     if provider is None:
-        provider = SsoProvider(
-            tenant_id=tenant.id,
-            issuer=issuer,
-            client_id=body.client_id,
-            client_secret_encrypted=sealed,
-            enabled=body.enabled,
-            auto_provision_role=role,
-        )
+        provider = SsoProvider(tenant_id=tenant.id, issuer=issuer, client_id=body.client_id,
+                               client_secret_encrypted=sealed, enabled=body.enabled,
+                               auto_provision_role=role)
         session.add(provider)
     else:
         provider.issuer, provider.client_id = issuer, body.client_id
@@ -97,6 +91,13 @@ async def put_sso(
         provider.auto_provision_role = role
     audit(session, tenant.id, actor=subject.label, action="sso.configured", target=issuer)
     await session.flush()
+    return provider, tenant
+
+
+@api.put("", response_model=SsoSettingsOut)
+async def put_sso(body: SsoSettingsIn, subject: Writer, session: DbSession,
+                  services: ServicesDep) -> SsoSettingsOut:
+    provider, tenant = await save_provider(session, services.settings, subject, body)
     return _out(provider, oidc.redirect_uri(services.settings, tenant))
 
 

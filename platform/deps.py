@@ -21,6 +21,7 @@ from plateaux.platform.auth.models import Operator
 from plateaux.platform.auth.subject import ROLE_SCOPES, Subject
 from plateaux.platform.database import bind_tenant, run_post_commit
 from plateaux.platform.errors import Forbidden, NotFound, Unauthorized
+from plateaux.platform.observability import tenant_id_var
 from plateaux.platform.security import constant_time_equal, csrf_token
 from plateaux.platform.services import Services, attach
 from plateaux.tenants.models import Role, Tenant, TenantStatus, User
@@ -150,6 +151,7 @@ async def get_subject(request: Request, session: DbSession, services: ServicesDe
         raise Forbidden("This account is suspended: data can be read but not changed.")
     request.state.tenant_id = subject.tenant_id
     request.state.subject = subject
+    tenant_id_var.set(str(subject.tenant_id))
     return subject
 
 
@@ -229,6 +231,7 @@ async def get_console(
         raise Forbidden("This account is suspended: data can be read but not changed.")
     subject = _user_subject(user, session_hash=user_session.token_hash)
     request.state.tenant_id = tenant.id
+    tenant_id_var.set(str(tenant.id))
     return ConsoleContext(
         subject=subject,
         user=user,

@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     from plateaux.api.router import api_router
+    from plateaux.platform.auth.account_pages import router as account_pages
+    from plateaux.platform.auth.operator_pages import router as operator_pages
     from plateaux.platform.auth.pages import router as auth_pages
     from plateaux.platform.auth.sso_endpoints import pages as sso_pages
     from plateaux.platform.health import router as health
@@ -96,6 +98,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(auth_pages)
+    app.include_router(account_pages)
+    app.include_router(operator_pages)
     app.include_router(sso_pages)
     app.include_router(operator_console)
     app.include_router(tenant_console)

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from plateaux.platform.app import create_app
 from plateaux.platform.auth import login_csrf
 from plateaux.platform.auth.models import UserSession
-from plateaux.platform.auth.pages import safe_next, set_session_cookie
+from plateaux.platform.auth.page_helpers import safe_next, set_session_cookie
 from plateaux.platform.auth.sessions import USER_COOKIE
 from plateaux.platform.services import Services
 from plateaux.platform.settings import Settings

@@ -96,11 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--name")
     op.add_argument("--password", help="read from PLATEAUX_OPERATOR_PASSWORD or asked if absent")
     op.set_defaults(func=_create_operator)
+    # Listed for --help; main() hands `simulate` and its options to the simulator.
+    sub.add_parser("simulate", help="simulate a contact center with the routing engine")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["simulate"]:
+        # The simulator has its own options; hand them over untouched.
+        from plateaux.routing.simulator import main as simulate_main
+
+        return simulate_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     result: int = args.func(args)
     return result
 

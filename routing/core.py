@@ -212,12 +212,28 @@ class Snapshot:
     waiting: dict[str, Contact]  # queued contacts not yet offered
     # (queue id) -> agent ids serving it; kept by the adapter, saves scanning all agents.
     members: dict[str, set[str]] = field(default_factory=dict)
+    # (queue id, channel) -> agents of that queue who could take one more contact of that
+    # channel now. Kept current by apply_offer/release/refresh_agent, so a decision looks
+    # only at agents with room instead of every member of a large queue.
+    free: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def index_members(self) -> None:
         self.members = {}
+        self.free = {}
         for agent in self.agents.values():
             for queue_id in agent.queues:
                 self.members.setdefault(queue_id, set()).add(agent.id)
+            self.refresh_agent(agent)
+
+    def refresh_agent(self, agent: Agent) -> None:
+        """Re-index an agent after its presence, load or capacity changed."""
+        for queue_id in agent.queues:
+            for channel in agent.capacity:
+                bucket = self.free.setdefault((queue_id, channel), set())
+                if agent.can_take(channel):
+                    bucket.add(agent.id)
+                else:
+                    bucket.discard(agent.id)
 
 
 def decide_for_contact(snapshot: Snapshot, contact: Contact, now: float) -> Offer | None:
@@ -226,16 +242,28 @@ def decide_for_contact(snapshot: Snapshot, contact: Contact, now: float) -> Offe
     ids: Iterable[str]
     if contact.target_agent is not None:
         ids = [contact.target_agent]
+    elif snapshot.free:
+        ids = snapshot.free.get((contact.queue_id, contact.channel), ())
     else:
         ids = snapshot.members.get(contact.queue_id, ())
-    candidates = []
-    for agent_id in ids:
-        agent = snapshot.agents.get(agent_id)
-        if agent is not None and eligible(agent, contact, queue, now):
-            candidates.append(agent)
-    if not candidates:
+    wanted = max(1, queue.offer_to)
+    pool = [a for a in (snapshot.agents.get(i) for i in ids) if a is not None]
+    if queue.strategy == Strategy.LONGEST_IDLE:
+        # Walk the agents from the longest idle and stop at the first eligible ones: in a
+        # large queue this checks a handful of agents instead of every free one.
+        sticky = contact.preferred_agent if now <= contact.preferred_until else None
+        pool.sort(key=lambda a: (a.id != sticky, a.idle_since))
+        chosen: list[Agent] = []
+        for agent in pool:
+            if eligible(agent, contact, queue, now):
+                chosen.append(agent)
+                if len(chosen) == wanted:
+                    break
+    else:
+        candidates = [a for a in pool if eligible(a, contact, queue, now)]
+        chosen = rank_agents(candidates, contact, queue, now)[:wanted]
+    if not chosen:
         return None
-    chosen = rank_agents(candidates, contact, queue, now)[: max(1, queue.offer_to)]
     return Offer(contact.id, tuple(a.id for a in chosen), queue.id)
 
 
@@ -288,6 +316,8 @@ def apply_offer(snapshot: Snapshot, offer: Offer) -> None:
         agent.presence = Presence.BUSY
         if agent.site is not None:
             queue.busy_by_site[agent.site] = queue.busy_by_site.get(agent.site, 0) + 1
+        if snapshot.free:
+            snapshot.refresh_agent(agent)
 
 
 def release(snapshot: Snapshot, agent_id: str, channel: str, queue_id: str, now: float) -> None:
@@ -300,3 +330,13 @@ def release(snapshot: Snapshot, agent_id: str, channel: str, queue_id: str, now:
     if agent.total_load() == 0 and agent.presence == Presence.BUSY:
         agent.presence = Presence.AVAILABLE
         agent.idle_since = now
+    if snapshot.free:
+        snapshot.refresh_agent(agent)
+
+
+def set_presence(snapshot: Snapshot, agent: Agent, presence: Presence, now: float) -> None:
+    """Change an agent's presence (becoming available starts their idle time)."""
+    if presence == Presence.AVAILABLE and agent.presence != Presence.AVAILABLE:
+        agent.idle_since = now
+    agent.presence = presence
+    snapshot.refresh_agent(agent)

@@ -20,6 +20,7 @@ from plateaux.routing.core import (
     decide_for_agent,
     decide_for_contact,
     release,
+    set_presence,
 )
 from plateaux.routing.workflows import (
     Filter,
@@ -86,7 +87,7 @@ def test_agent_expression_and_membership_delay() -> None:
     young = contact("c1", at=0)
     assert decide_for_contact(snap, young, now=10) is None  # backup only after 30 s
     assert decide_for_contact(snap, young, now=31).agent_ids == ("backup",)  # type: ignore[union-attr]
-    senior.presence = Presence.AVAILABLE
+    set_presence(snap, senior, Presence.AVAILABLE, now=0)
     only_seniors = contact("c2", agent_expression="tier == 'senior'")
     assert decide_for_contact(snap, only_seniors, now=0).agent_ids == ("senior",)  # type: ignore[union-attr]
 

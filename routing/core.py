@@ -340,3 +340,28 @@ def set_presence(snapshot: Snapshot, agent: Agent, presence: Presence, now: floa
         agent.idle_since = now
     agent.presence = presence
     snapshot.refresh_agent(agent)
+
+
+def position_in_queue(snapshot: Snapshot, contact: Contact) -> int:
+    """1 for the contact that will be answered next in its queue, by the queue's order."""
+    queue = snapshot.queues[contact.queue_id]
+    mine = contact_order(contact, queue)
+    ahead = sum(1 for other in snapshot.waiting.values()
+                if other.queue_id == contact.queue_id and other.id != contact.id
+                and contact_order(other, queue) < mine)
+    return ahead + 1
+
+
+def decline_offer(snapshot: Snapshot, offer: Offer, contact: Contact, agent_id: str,
+                  now: float, *, set_away: bool = False) -> None:
+    """An agent rejected the offer or let it time out.
+
+    The contact goes back to waiting with its original creation time (it keeps its place
+    by age) and is not offered to that agent again; with ``set_away`` the agent is made
+    away (redirect on no answer), so the next contacts do not ring a desk nobody is at.
+    """
+    release(snapshot, agent_id, contact.channel, offer.queue_id, now)
+    contact.excluded.add(agent_id)
+    snapshot.waiting[contact.id] = contact
+    if set_away:
+        set_presence(snapshot, snapshot.agents[agent_id], Presence.AWAY, now)

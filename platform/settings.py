@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     # The arq queue the API enqueues to and `plateaux worker` consumes.
     job_queue_name: str = "plateaux:jobs"
     secret_key: str = ""
-    base_url: str = "http://127.0.0.1:8000"
+    # Public URL used in links and cookies; defaults to the address the server listens on.
+    base_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     # Proxies whose X-Forwarded-* headers are believed (the load balancer in production).
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{self.port}"
+        self.base_url = self.base_url.rstrip("/")
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'plateaux.db'}"
         if not self.migration_database_url:

@@ -1,367 +1,370 @@
-"""The routing decision core: pure functions over a snapshot, no I/O.
+"""The routing decision core: pure decisions over a ``Snapshot``, no I/O.
 
-Adapters (in memory, Redis) keep the state and apply the offers this module decides; the
-discrete-event simulator drives the very same functions. Times are seconds on one clock.
+Adapters keep the state (in memory, Redis) and apply the offers decided here; the
+discrete-event simulator drives these very functions. This module is also the one import
+adapters need: it re-exports the snapshot types, the transitions and the workflow and
+estimate functions.
 
-Model, in short: a contact waits in one queue (chosen by its workflow's current step) with
-the skills and agent expression that step requires; an agent serves a set of queues, each
-with a priority and a delay (the routing-profile idea: a backup agent sees a queue's contacts
-only after they have waited ``delay`` seconds), has a capacity per channel and a
-cross-channel policy. Decisions never exceed a capacity, never offer one contact twice, and
-never offer a lower-priority contact to an agent who could take a waiting higher-priority
-one from a queue of the same membership priority.
+Decisions are event-driven:
+
+- a contact arrives, is re-placed by its workflow, or reaches its ``next_wakeup``:
+  ``decide_for_contact`` offers it to the best eligible agents with room;
+- an agent has room again (a contact ended, an offer was declined, they became available,
+  their skills or capacity changed): ``decide_for_agent`` gives them the most deserving
+  contact they can take, and is called again until it returns nothing;
+- ``decide`` is the batch form (start-up, recovery, a threshold lifted).
+
+The transitions in ``lifecycle`` say which of these to call after each change. Followed,
+they keep *no waiting contact eligible for an agent with room* between events, which is why
+each incremental decision only looks at one contact or one agent, through the snapshot's
+indexes, and still never makes a priority inversion: a contact is never given to an agent
+who could take a more deserving one (higher priority, at equal membership priority of the
+agent's queues; or any contact of a queue of better membership priority).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import heapq
+import math
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from plateaux.routing.expressions import matches
+from plateaux.routing.capacity import has_room, routable, within_capacity
+from plateaux.routing.eligibility import (
+    blocked,
+    eligible,
+    preferred,
+    qualifies,
+    threshold_state,
+)
+from plateaux.routing.estimates import (
+    QueueStats,
+    ServiceWindow,
+    estimate_wait,
+    position_in_queue,
+)
+from plateaux.routing.lifecycle import (
+    FollowUp,
+    TransitionError,
+    abandon_contact,
+    accept_offer,
+    add_contact,
+    apply_offer,
+    cancel_contact,
+    complete_contact,
+    decline_offer,
+    place_contact,
+    set_presence,
+    start_wrap_up,
+    update_agent,
+)
+from plateaux.routing.snapshot import Snapshot
+from plateaux.routing.state import (
+    CHATS_BESIDE_CALLS,
+    DEFAULT_CAPACITY,
+    STRICT,
+    AgentState,
+    CapacityPolicy,
+    Channel,
+    ContactState,
+    ContactStatus,
+    Membership,
+    Offer,
+    Ordering,
+    Presence,
+    Queue,
+    Strategy,
+    Threshold,
+)
+from plateaux.routing.workflows import (
+    Filter,
+    Overflow,
+    OverflowAction,
+    OverflowReason,
+    Placement,
+    Step,
+    Workflow,
+    evaluate_workflow,
+)
 
+__all__ = [
+    "CHATS_BESIDE_CALLS", "DEFAULT_CAPACITY", "STRICT", "AgentState", "CapacityPolicy", "Channel",
+    "ContactState",
+    "ContactStatus", "Filter", "FollowUp", "Membership", "Offer", "Ordering", "Overflow",
+    "OverflowAction", "OverflowReason", "Placement", "Presence", "Queue", "QueueStats",
+    "ServiceWindow", "Snapshot", "SnapshotContext", "Step", "Strategy", "Threshold",
+    "TransitionError", "Workflow", "abandon_contact", "accept_offer", "add_contact",
+    "apply_offer", "cancel_contact", "complete_contact", "decide", "decide_for_agent",
+    "decide_for_contact", "decline_offer", "eligible", "estimate_wait", "evaluate_workflow",
+    "next_wakeup", "place_contact", "position_in_queue", "rank_for", "set_presence",
+    "start_wrap_up", "update_agent", "within_capacity",
+]
 
-class Channel(StrEnum):
-    CHAT = "chat"
-    EMAIL = "email"
-    VOICE = "voice"
-    CALLBACK = "callback"
-    FORM = "form"
+# The membership priority a contact routed to a named agent has for that agent: before all
+# of their queues (a customer who asked for them, or whom a workflow sent to them).
+DIRECT_TIER = 0
 
-
-class Presence(StrEnum):
-    OFFLINE = "offline"
-    AVAILABLE = "available"
-    AWAY = "away"
-    BUSY = "busy"
-    WRAP_UP = "wrap_up"
-
-
-class Ordering(StrEnum):
-    FIFO = "fifo"
-    LIFO = "lifo"
-
-
-class Strategy(StrEnum):
-    LONGEST_IDLE = "longest_idle"
-    HIGHEST_SKILL = "highest_skill"
-
-
-# A call (or a callback being placed) needs the agent's full attention: with the default
-# policy it blocks every other channel, and it is only offered to an agent with no other work.
-BLOCKING_CHANNELS = frozenset({Channel.VOICE, Channel.CALLBACK})
-
-
-@dataclass(frozen=True, slots=True)
-class Membership:
-    priority: int = 1  # 1 is served first
-    delay: float = 0.0  # seconds a contact must have waited before this agent sees it
-
-
-@dataclass(slots=True)
-class Agent:
-    id: str
-    presence: Presence = Presence.AVAILABLE
-    capacity: dict[str, int] = field(default_factory=lambda: {"chat": 3, "email": 5,
-                                                               "voice": 1, "callback": 1,
-                                                               "form": 5})
-    load: dict[str, int] = field(default_factory=dict)
-    skills: dict[str, int] = field(default_factory=dict)
-    site: str | None = None
-    idle_since: float = 0.0
-    queues: dict[str, Membership] = field(default_factory=dict)
-    attributes: dict[str, object] = field(default_factory=dict)
-    # True: chats/emails may continue beside a call. False: a call blocks everything.
-    concurrent_with_calls: bool = False
-
-    def total_load(self) -> int:
-        return sum(self.load.values())
-
-    def can_take(self, channel: str) -> bool:
-        if self.presence not in (Presence.AVAILABLE, Presence.BUSY):
-            return False
-        if self.load.get(channel, 0) >= self.capacity.get(channel, 0):
-            return False
-        if self.concurrent_with_calls:
-            return True
-        on_call = any(self.load.get(c, 0) for c in BLOCKING_CHANNELS)
-        if on_call:
-            return False
-        return not (channel in BLOCKING_CHANNELS and self.total_load() > 0)
-
-
-@dataclass(frozen=True, slots=True)
-class SiteLimit:
-    """At most ``max_busy`` agents of ``site`` busy with this queue's contacts."""
-
-    site: str
-    max_busy: int
+# (membership priority, -contact priority, created at, contact id): smaller is served first.
+Rank = tuple[int, int, float, str]
 
 
-@dataclass(slots=True)
-class Queue:
-    id: str
-    ordering: Ordering = Ordering.FIFO
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    threshold: float = 20.0  # service-level threshold, seconds
-    target: float = 0.8  # share answered within the threshold
-    offer_to: int = 1  # offer to this many agents at once; the first to accept wins
-    sticky_seconds: float = 0.0  # prefer the customer's last agent for this long
-    site_limits: tuple[SiteLimit, ...] = ()
-    busy_by_site: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Contact:
-    id: str
-    channel: str
-    queue_id: str
-    created_at: float
-    priority: int = 0  # higher is served first
-    attributes: dict[str, object] = field(default_factory=dict)
-    required_skills: dict[str, int] = field(default_factory=dict)
-    agent_expression: str = ""
-    preferred_agent: str | None = None  # sticky: the customer's last agent
-    preferred_until: float = 0.0
-    target_agent: str | None = None  # direct routing to a named agent
-    excluded: set[str] = field(default_factory=set)  # agents who rejected or let it time out
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    contact_id: str
-    agent_ids: tuple[str, ...]
-    queue_id: str
-
-
-# --- eligibility ---------------------------------------------------------------------
-
-def eligible(agent: Agent, contact: Contact, queue: Queue, now: float) -> bool:
-    """Whether ``agent`` may be offered ``contact`` now (capacity included)."""
-    membership = agent.queues.get(contact.queue_id)
-    if membership is None and contact.target_agent != agent.id:
-        return False
-    if contact.target_agent is not None and contact.target_agent != agent.id:
-        return False
-    if agent.id in contact.excluded:
-        return False
-    if membership is not None and now - contact.created_at < membership.delay:
-        return False
-    if not agent.can_take(contact.channel):
-        return False
-    for skill, level in contact.required_skills.items():
-        if agent.skills.get(skill, 0) < level:
-            return False
-    if contact.agent_expression and not matches(contact.agent_expression, agent_view(agent)):
-        return False
-    return within_site_limits(agent, queue)
-
-
-def agent_view(agent: Agent) -> dict[str, object]:
-    """What an agent expression can see of an agent."""
-    return {"id": agent.id, "site": agent.site, "skills": agent.skills, **agent.attributes}
-
-
-def within_site_limits(agent: Agent, queue: Queue) -> bool:
-    for limit in queue.site_limits:
-        if agent.site == limit.site and queue.busy_by_site.get(limit.site, 0) >= limit.max_busy:
-            return False
-    return True
-
-
-def could_ever_serve(agents: Iterable[Agent], contact: Contact) -> bool:
-    """Someone logged in has what the contact needs (capacity aside): for skip_if_no_agents."""
-    for agent in agents:
-        if agent.presence == Presence.OFFLINE or contact.queue_id not in agent.queues:
-            continue
-        skilled = all(agent.skills.get(s, 0) >= lvl
-                      for s, lvl in contact.required_skills.items())
-        if skilled and (not contact.agent_expression
-                        or matches(contact.agent_expression, agent_view(agent))):
-            return True
-    return False
-
-
-# --- ordering and selection ----------------------------------------------------------
-
-def contact_order(contact: Contact, queue: Queue) -> tuple[float, float]:
-    age_key = contact.created_at if queue.ordering == Ordering.FIFO else -contact.created_at
-    return (-contact.priority, age_key)
-
-
-def rank_agents(candidates: Sequence[Agent], contact: Contact, queue: Queue,
-                now: float) -> list[Agent]:
-    """Best agents first, by the queue's strategy, sticky preference before all."""
-    def key(agent: Agent) -> tuple[int, float, float]:
-        sticky = 0 if (contact.preferred_agent == agent.id and now <= contact.preferred_until) \
-            else 1
-        if queue.strategy == Strategy.HIGHEST_SKILL:
-            level = sum(agent.skills.get(s, 0) for s in contact.required_skills)
-            return (sticky, -float(level), agent.idle_since)
-        return (sticky, agent.idle_since, 0.0)
-
-    return sorted(candidates, key=key)
-
-
-# --- decisions -----------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Snapshot:
-    agents: dict[str, Agent]
-    queues: dict[str, Queue]
-    waiting: dict[str, Contact]  # queued contacts not yet offered
-    # (queue id) -> agent ids serving it; kept by the adapter, saves scanning all agents.
-    members: dict[str, set[str]] = field(default_factory=dict)
-    # (queue id, channel) -> agents of that queue who could take one more contact of that
-    # channel now. Kept current by apply_offer/release/refresh_agent, so a decision looks
-    # only at agents with room instead of every member of a large queue.
-    free: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-
-    def index_members(self) -> None:
-        self.members = {}
-        self.free = {}
-        for agent in self.agents.values():
-            for queue_id in agent.queues:
-                self.members.setdefault(queue_id, set()).add(agent.id)
-            self.refresh_agent(agent)
-
-    def refresh_agent(self, agent: Agent) -> None:
-        """Re-index an agent after its presence, load or capacity changed."""
-        for queue_id in agent.queues:
-            for channel in agent.capacity:
-                bucket = self.free.setdefault((queue_id, channel), set())
-                if agent.can_take(channel):
-                    bucket.add(agent.id)
-                else:
-                    bucket.discard(agent.id)
-
-
-def decide_for_contact(snapshot: Snapshot, contact: Contact, now: float) -> Offer | None:
-    """A contact arrived or became routable: offer it to the best eligible agents."""
-    queue = snapshot.queues[contact.queue_id]
-    ids: Iterable[str]
+def rank_for(agent: AgentState, contact: ContactState) -> Rank | None:
+    """How deserving ``contact`` is for ``agent``; None when the agent does not serve it."""
     if contact.target_agent is not None:
-        ids = [contact.target_agent]
-    elif snapshot.free:
-        ids = snapshot.free.get((contact.queue_id, contact.channel), ())
+        tier = DIRECT_TIER if contact.target_agent == agent.id else None
     else:
-        ids = snapshot.members.get(contact.queue_id, ())
+        membership = agent.queues.get(contact.queue_id or "")
+        tier = membership.priority if membership is not None else None
+    if tier is None:
+        return None
+    return (tier, -contact.priority, contact.created_at, contact.id)
+
+
+# --- a contact looks for agents ------------------------------------------------------------
+
+def decide_for_contact(snapshot: Snapshot, contact: ContactState, now: float) -> Offer | None:
+    """Offer a waiting contact to the best eligible agents with room, or None.
+
+    Sticky first (the customer's last agent; until ``sticky_until`` nobody else unless that
+    agent is logged off), then the queue's strategy over the available members: longest
+    idle (least loaded, then longest without a new contact) or highest level in the
+    required skills. Agents of a threshold group at its maximum are passed over; groups
+    below a minimum come first. ``offer_to`` > 1 offers to that many agents at once.
+    """
+    current = snapshot.contacts.get(contact.id)
+    if current is None or current.status != ContactStatus.QUEUED:
+        return None
+    chosen = _choose_agents(snapshot, current, now)
+    return _offer(snapshot, current, chosen, now) if chosen else None
+
+
+def _choose_agents(snapshot: Snapshot, contact: ContactState, now: float,
+                   skip: Callable[[AgentState], bool] | None = None) -> list[str]:
+    channel = contact.channel
+    if contact.target_agent is not None:
+        agent = snapshot.agents.get(contact.target_agent)
+        if agent is None or not routable(agent) or not has_room(agent, channel) \
+                or not qualifies(snapshot, agent, contact, now) or (skip and skip(agent)):
+            return []
+        return [agent.id]
+    queue = snapshot.queues.get(contact.queue_id or "")
+    if queue is None:
+        return []
     wanted = max(1, queue.offer_to)
-    pool = [a for a in (snapshot.agents.get(i) for i in ids) if a is not None]
-    if queue.strategy == Strategy.LONGEST_IDLE:
-        # Walk the agents from the longest idle and stop at the first eligible ones: in a
-        # large queue this checks a handful of agents instead of every free one.
-        sticky = contact.preferred_agent if now <= contact.preferred_until else None
-        pool.sort(key=lambda a: (a.id != sticky, a.idle_since))
-        chosen: list[Agent] = []
-        for agent in pool:
-            if eligible(agent, contact, queue, now):
-                chosen.append(agent)
-                if len(chosen) == wanted:
+    state = threshold_state(snapshot, queue)
+
+    def acceptable(agent: AgentState) -> bool:
+        return qualifies(snapshot, agent, contact, now) \
+            and not (state.limits and blocked(snapshot, queue, state, agent)) \
+            and not (skip is not None and skip(agent))
+
+    chosen: list[str] = []
+    sticky_id = contact.sticky_agent
+    if sticky_id is not None:
+        sticky = snapshot.agents.get(sticky_id)
+        if sticky is not None and routable(sticky) and has_room(sticky, channel) \
+                and acceptable(sticky):
+            chosen.append(sticky_id)
+        if now < contact.sticky_until and sticky is not None \
+                and sticky.presence != Presence.OFFLINE:
+            return chosen  # reserved for them: nobody else qualifies yet
+        if len(chosen) >= wanted:
+            return chosen
+    candidates = snapshot.free_agents(queue.id, channel, now - contact.created_at)
+    agents = snapshot.agents
+    if queue.strategy == Strategy.LONGEST_IDLE and not state.preferences:
+        # The walk is in longest-idle order already: stop at the first eligible agents.
+        for _load, _idle, agent_id in candidates:
+            if agent_id not in chosen and acceptable(agents[agent_id]):
+                chosen.append(agent_id)
+                if len(chosen) >= wanted:
                     break
-    else:
-        candidates = [a for a in pool if eligible(a, contact, queue, now)]
-        chosen = rank_agents(candidates, contact, queue, now)[:wanted]
-    if not chosen:
-        return None
-    return Offer(contact.id, tuple(a.id for a in chosen), queue.id)
+        return chosen
+    by_skill = queue.strategy == Strategy.HIGHEST_SKILL
+    required = contact.required_skills
+    ranked: list[tuple[bool, int, int, str]] = []
+    for order, (_load, _idle, agent_id) in enumerate(candidates):
+        agent = agents[agent_id]
+        if agent_id in chosen or not acceptable(agent):
+            continue
+        level = sum(agent.skills.get(s, 0) for s in required) if by_skill else 0
+        first = state.preferences and preferred(snapshot, queue, state, agent)
+        ranked.append((not first, -level, order, agent_id))
+    chosen += [entry[3] for entry in heapq.nsmallest(wanted - len(chosen), ranked)]
+    return chosen
 
 
-def decide_for_agent(snapshot: Snapshot, agent: Agent, now: float) -> Offer | None:
-    """An agent has room again: give them the most deserving waiting contact they can take.
+def _offer(snapshot: Snapshot, contact: ContactState, agent_ids: list[str],
+           now: float) -> Offer:
+    queue = snapshot.queues.get(contact.queue_id or "")
+    timeout = queue.accept_timeout if queue is not None else None
+    return Offer(contact_id=contact.id, agent_ids=tuple(agent_ids), queue_id=contact.queue_id,
+                 channel=contact.channel, expires_at=None if timeout is None else now + timeout)
 
-    Queues are taken by the agent's membership priority; within the best priority that has
-    a contact for them, the contact with the highest priority, then the longest (FIFO) or
-    shortest (LIFO) wait, wins.
+
+# --- an agent looks for a contact -------------------------------------------------------------
+
+def decide_for_agent(snapshot: Snapshot, agent: AgentState, now: float) -> Offer | None:
+    """Offer the agent with room the most deserving waiting contact they can take.
+
+    Contacts routed to them by name come first, then their queues by membership priority;
+    among queues of equal membership priority, the contact of highest priority, then the
+    longest waiting. Within a queue its own order (FIFO or LIFO) picks the candidate.
     """
-    best: tuple[int, tuple[float, float]] | None = None
-    chosen: Contact | None = None
-    for contact in snapshot.waiting.values():
-        membership = agent.queues.get(contact.queue_id)
-        if membership is None and contact.target_agent != agent.id:
-            continue
-        queue = snapshot.queues[contact.queue_id]
-        rank = (membership.priority if membership else 0, contact_order(contact, queue))
-        if best is not None and rank >= best:
-            continue
-        if eligible(agent, contact, queue, now):
-            best, chosen = rank, contact
-    if chosen is None:
+    current = snapshot.agents.get(agent.id)
+    if current is None:
         return None
-    return Offer(chosen.id, (agent.id,), chosen.queue_id)
+    best = _best_for_agent(snapshot, current, now)
+    if best is None:
+        return None
+    return _offer(snapshot, best, [current.id], now)
 
 
-def decide(snapshot: Snapshot, now: float) -> list[Offer]:
-    """Batch form: offers for every waiting contact that can be served now, most deserving
-    contacts first, applying each offer to the snapshot so capacities hold across offers."""
+def _best_for_agent(snapshot: Snapshot, agent: AgentState, now: float) -> ContactState | None:
+    if not routable(agent):
+        return None
+    channels = {c for c, cap in agent.capacity.items() if cap > 0 and has_room(agent, c)}
+    if not channels:
+        return None
+    contacts = snapshot.contacts
+    best: ContactState | None = None
+    best_rank: Rank | None = None
+    for _p, _age, contact_id in snapshot.waiting_for_agent(agent.id):
+        contact = contacts[contact_id]
+        if contact.channel in channels and qualifies(snapshot, agent, contact, now):
+            best = contact
+            best_rank = (DIRECT_TIER, -contact.priority, contact.created_at, contact.id)
+            break
+    for queue_id, membership in sorted(agent.queues.items(), key=lambda m: m[1].priority):
+        tier = membership.priority
+        if best_rank is not None and tier > best_rank[0]:
+            break  # every remaining queue ranks after what was found
+        queue = snapshot.queues.get(queue_id)
+        if queue is None:
+            continue
+        if queue.thresholds:
+            state = threshold_state(snapshot, queue)
+            if state.limits and blocked(snapshot, queue, state, agent):
+                continue
+        oldest_allowed = now - membership.delay
+        for channel in channels:
+            for negative_priority, _age, contact_id in snapshot.waiting(queue_id, channel):
+                if best_rank is not None and (tier, negative_priority) > best_rank[:2]:
+                    break  # the rest of this list ranks lower still
+                contact = contacts[contact_id]
+                if contact.created_at > oldest_allowed:
+                    continue  # too young for this agent's delay on this queue
+                if qualifies(snapshot, agent, contact, now):
+                    rank = (tier, negative_priority, contact.created_at, contact_id)
+                    if best_rank is None or rank < best_rank:
+                        best, best_rank = contact, rank
+                    break  # the first eligible is this list's best for this agent
+    return best
+
+
+# --- batch -------------------------------------------------------------------------------------
+
+def decide(snapshot: Snapshot, now: float, *, queues: Collection[str] | None = None,
+           contacts: Collection[str] | None = None,
+           check: Callable[[Snapshot, Offer], None] | None = None) -> list[Offer]:
+    """Offers for every waiting contact (of ``queues``, or among ``contacts``, or all) that
+    can be served now.
+
+    Each offer is applied to the snapshot before the next decision, so capacities hold
+    across the batch (``check``, if given, sees each offer just before it is applied).
+    Contacts are taken most deserving first; an agent is passed over for a contact when a
+    contact they rank higher is also waiting for them, and passes repeat until nothing
+    changes, so the result respects both the contacts' order and the agents' membership
+    priorities.
+    """
     offers: list[Offer] = []
-    ordered = sorted(snapshot.waiting.values(),
-                     key=lambda c: contact_order(c, snapshot.queues[c.queue_id]))
-    for contact in ordered:
-        offer = decide_for_contact(snapshot, contact, now)
-        if offer is not None:
-            apply_offer(snapshot, offer)
-            offers.append(offer)
-    return offers
+    while True:
+        pending = sorted(
+            (snapshot.contact_key(c), c.id) for c in snapshot.contacts.values()
+            if c.status == ContactStatus.QUEUED and (queues is None or c.queue_id in queues)
+            and (contacts is None or c.id in contacts))
+        made = 0
+        for _key, contact_id in pending:
+            contact = snapshot.contacts.get(contact_id)
+            if contact is None or contact.status != ContactStatus.QUEUED:
+                continue
+            chosen = _choose_agents(snapshot, contact, now, _ranks_higher_elsewhere(
+                snapshot, contact, now))
+            if chosen:
+                offer = _offer(snapshot, contact, chosen, now)
+                if check is not None:
+                    check(snapshot, offer)
+                apply_offer(snapshot, offer, now)
+                offers.append(offer)
+                made += 1
+        if not made:
+            return offers
 
 
-def apply_offer(snapshot: Snapshot, offer: Offer) -> None:
-    """Reserve capacity for an offer (a pending offer counts as load, so nobody is offered
-    beyond capacity while deciding), and take the contact out of the waiting set."""
-    contact = snapshot.waiting.pop(offer.contact_id)
-    queue = snapshot.queues[offer.queue_id]
-    for agent_id in offer.agent_ids:
-        agent = snapshot.agents[agent_id]
-        agent.load[contact.channel] = agent.load.get(contact.channel, 0) + 1
-        agent.presence = Presence.BUSY
-        if agent.site is not None:
-            queue.busy_by_site[agent.site] = queue.busy_by_site.get(agent.site, 0) + 1
-        if snapshot.free:
-            snapshot.refresh_agent(agent)
+def _ranks_higher_elsewhere(snapshot: Snapshot, contact: ContactState,
+                            now: float) -> Callable[[AgentState], bool]:
+    def skip(agent: AgentState) -> bool:
+        mine = rank_for(agent, contact)
+        best = _best_for_agent(snapshot, agent, now)
+        if best is None or best.id == contact.id or mine is None:
+            return False
+        theirs = rank_for(agent, best)
+        return theirs is not None and theirs[:2] < mine[:2]
+
+    return skip
 
 
-def release(snapshot: Snapshot, agent_id: str, channel: str, queue_id: str, now: float) -> None:
-    """An offer was declined or a contact finished: give the capacity back."""
-    agent = snapshot.agents[agent_id]
-    agent.load[channel] = max(0, agent.load.get(channel, 0) - 1)
-    queue = snapshot.queues.get(queue_id)
-    if queue is not None and agent.site is not None:
-        queue.busy_by_site[agent.site] = max(0, queue.busy_by_site.get(agent.site, 0) - 1)
-    if agent.total_load() == 0 and agent.presence == Presence.BUSY:
-        agent.presence = Presence.AVAILABLE
-        agent.idle_since = now
-    if snapshot.free:
-        snapshot.refresh_agent(agent)
+# --- timers --------------------------------------------------------------------------------------
+
+def next_wakeup(snapshot: Snapshot, contact: ContactState, now: float) -> float | None:
+    """When something about this contact changes with time alone: its workflow step
+    times out, its sticky reservation ends, a further membership delay of its queue is
+    waited out (backup agents start seeing it), or its offer expires. The caller then
+    re-evaluates its workflow and calls ``decide_for_contact`` (or declines the expired
+    offer)."""
+    times: list[float] = []
+    if contact.status == ContactStatus.QUEUED:
+        if contact.next_change is not None and contact.next_change > now:
+            times.append(contact.next_change)
+        if contact.sticky_agent is not None and contact.sticky_until > now:
+            times.append(contact.sticky_until)
+        if contact.queue_id is not None and contact.target_agent is None:
+            for delay in snapshot.delays(contact.queue_id):
+                if contact.created_at + delay > now:
+                    times.append(contact.created_at + delay)
+                    break
+    elif contact.status == ContactStatus.OFFERED and contact.offer_expires_at is not None:
+        times.append(contact.offer_expires_at)
+    return min(times, default=None)
 
 
-def set_presence(snapshot: Snapshot, agent: Agent, presence: Presence, now: float) -> None:
-    """Change an agent's presence (becoming available starts their idle time)."""
-    if presence == Presence.AVAILABLE and agent.presence != Presence.AVAILABLE:
-        agent.idle_since = now
-    agent.presence = presence
-    snapshot.refresh_agent(agent)
+# --- what workflows ask of the live state ---------------------------------------------------------
 
+@dataclass
+class SnapshotContext:
+    """Answers a workflow's questions from a snapshot and the queues' observed pace."""
 
-def position_in_queue(snapshot: Snapshot, contact: Contact) -> int:
-    """1 for the contact that will be answered next in its queue, by the queue's order."""
-    queue = snapshot.queues[contact.queue_id]
-    mine = contact_order(contact, queue)
-    ahead = sum(1 for other in snapshot.waiting.values()
-                if other.queue_id == contact.queue_id and other.id != contact.id
-                and contact_order(other, queue) < mine)
-    return ahead + 1
+    snapshot: Snapshot
+    stats: Mapping[str, QueueStats] = field(default_factory=dict)
 
+    def has_agents(self, step: Step, contact: ContactState) -> bool:
+        if step.target_agent is not None:
+            agent = self.snapshot.agents.get(step.target_agent)
+            return agent is not None and agent.presence not in (Presence.OFFLINE,
+                                                                Presence.AWAY)
+        return self.snapshot.has_agents_for(step.queue_id, step.required_skills,
+                                            step.agent_expression, contact)
 
-def decline_offer(snapshot: Snapshot, offer: Offer, contact: Contact, agent_id: str,
-                  now: float, *, set_away: bool = False) -> None:
-    """An agent rejected the offer or let it time out.
+    def is_open(self, queue_id: str) -> bool:
+        queue = self.snapshot.queues.get(queue_id)
+        return queue is None or queue.open
 
-    The contact goes back to waiting with its original creation time (it keeps its place
-    by age) and is not offered to that agent again; with ``set_away`` the agent is made
-    away (redirect on no answer), so the next contacts do not ring a desk nobody is at.
-    """
-    release(snapshot, agent_id, contact.channel, offer.queue_id, now)
-    contact.excluded.add(agent_id)
-    snapshot.waiting[contact.id] = contact
-    if set_away:
-        set_presence(snapshot, snapshot.agents[agent_id], Presence.AWAY, now)
+    def estimated_wait(self, queue_id: str, contact: ContactState) -> float | None:
+        stats = self.stats.get(queue_id)
+        if stats is None:
+            return None
+        wait = estimate_wait(stats, position_in_queue(self.snapshot, contact, queue_id))
+        if wait is None and stats.agents_now <= 0:
+            return math.inf
+        return wait
+

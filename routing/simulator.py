@@ -1,14 +1,26 @@
-"""Discrete-event simulation of a contact center, driving the real decision core.
+"""Discrete-event simulation of a contact center, driving the real routing core.
 
-Poisson arrivals per queue, exponential handle times, optional exponential patience; every
-routing decision is made by ``routing.core`` (``decide_for_contact`` on arrival,
-``decide_for_agent`` when an agent has room again), exactly as the live engine makes them.
-Agents accept offers at once. Contacts arriving during the warm-up are served but not
-counted.
+Every routing decision is made by ``routing.core`` exactly as the live engine makes it:
+workflows place each contact (``evaluate_workflow``), ``decide_for_contact`` runs when a
+contact arrives, is re-placed or reaches its ``next_wakeup``, ``decide_for_agent`` when an
+agent has room again, and the ``lifecycle`` transitions apply offers, answers, completions
+and abandonments to the snapshot. The simulator adds only time and chance: Poisson
+arrivals per stream, exponential handle times, optional exponential patience, and a fixed
+accept delay (0 by default: agents answer at once).
 
-Service level is answered within the threshold over offered contacts (an abandoned
-contact counts as missed), the definition ``routing.erlang`` uses, so a run can be read
-against Erlang C (no patience) or Erlang A (with patience).
+Measured per queue over ``hours`` after a warm-up (contacts arriving during the warm-up are
+served but not counted; contacts arriving in the window are followed until they are
+answered or abandon, even past its end):
+
+- offered: contacts that arrived in the window;
+- service level: answered within the threshold / offered, abandoned and overflowed contacts
+  counting as missed. Without abandonment this is Erlang C's P(W <= t); with it, it is the
+  Erlang A figure of ``routing.erlang`` (answered within t over all arrivals);
+- ASA: mean wait of answered contacts (from arrival to acceptance);
+- abandonment rate: abandoned / offered;
+- occupancy: the queue's handling time over the agent capacity serving it (each agent's
+  slots for the queue's channel, shared equally among their queues of that channel); for
+  one queue of voice agents that is busy time over staffed time, Erlang's A/n.
 """
 
 from __future__ import annotations
@@ -16,259 +28,346 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import random
 import sys
+import tomllib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from plateaux.routing import erlang
 from plateaux.routing.core import (
-    Agent,
-    Contact,
-    Membership,
+    DEFAULT_CAPACITY,
+    ContactState,
+    ContactStatus,
     Offer,
-    Queue,
     Snapshot,
-    apply_offer,
-    decide_for_agent,
-    decide_for_contact,
-    release,
+)
+from plateaux.routing.engine import Engine, Outcome
+from plateaux.routing.scenario import (
+    AgentGroup,
+    Scenario,
+    ScenarioError,
+    build_agents,
+    build_queues,
+    build_workflows,
+    load_scenario,
+    single_queue,
 )
 
 
-@dataclass(frozen=True)
-class QueueSpec:
-    id: str
-    contacts_per_hour: float
-    aht: float
-    threshold: float = 20.0
-    patience: float | None = None
-    channel: str = "voice"
-    required_skills: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AgentGroup:
-    count: int
-    queues: dict[str, int]  # queue id -> membership priority
-    skills: dict[str, int] = field(default_factory=dict)
-    capacity: dict[str, int] = field(default_factory=lambda: {"voice": 1, "chat": 3,
-                                                               "email": 5})
-
-
-@dataclass(frozen=True)
-class Scenario:
-    queues: tuple[QueueSpec, ...]
-    agents: tuple[AgentGroup, ...]
-    hours: float = 200.0
-    warmup_hours: float = 2.0
-    seed: int = 1
-
-
 @dataclass
-class QueueStats:
+class QueueTally:
     offered: int = 0
     answered: int = 0
     answered_in_time: int = 0
     abandoned: int = 0
+    overflowed: int = 0
     total_wait: float = 0.0
+    handling: float = 0.0  # contact-seconds of handling inside the window
 
-    def report(self, threshold: float) -> dict[str, float]:
+
+class _Draws:
+    """Exponential draws for one arrival stream.
+
+    Each stream has its own generator, and a contact's handle time and patience are drawn
+    when it arrives: the n-th contact of a stream gets the same numbers whatever happens
+    elsewhere. With ``antithetic`` every uniform u becomes 1 - u, which gives the mirrored
+    run of an antithetic pair (see ``simulate_pair``).
+    """
+
+    def __init__(self, seed: int, stream: str, *, antithetic: bool) -> None:
+        # Simulation noise, not security: seeded generators make runs repeatable.
+        self.rng = random.Random(f"{seed}/{stream}")  # noqa: S311
+        self.antithetic = antithetic
+
+    def exponential(self, mean: float) -> float:
+        u = self.rng.random()
+        if self.antithetic:
+            u = 1.0 - u
+        return -mean * math.log(max(1.0 - u, 1e-300))
+
+
+class _Simulation:
+    def __init__(self, scenario: Scenario, *, antithetic: bool = False) -> None:
+        self.scenario = scenario
+        snapshot = Snapshot(queues=build_queues(scenario), agents=build_agents(scenario))
+        self.engine = Engine(snapshot, build_workflows(scenario))
+        self.specs = {spec.id: spec for spec in scenario.queues}
+        self.draws = {spec.id: _Draws(scenario.seed, spec.id, antithetic=antithetic)
+                      for spec in scenario.queues}
+        self.tallies = {spec.id: QueueTally() for spec in scenario.queues}
+        self.start = scenario.warmup_hours * 3600
+        self.end = self.start + scenario.hours * 3600
+        self.events: list[tuple[float, int, str, str]] = []
+        self.sequence = 0
+        self.numbered = 0
+        self.stream: dict[str, str] = {}  # contact -> the stream (queue) it arrived for
+        self.handle_time: dict[str, float] = {}
+        self.counted: set[str] = set()
+        self.outstanding = 0  # counted contacts not yet answered, abandoned or overflowed
+        self.serving: dict[str, tuple[str, float]] = {}  # contact -> (agent, answered at)
+        self.holding: dict[str, int] = {}
+        self.busy_since: dict[str, float] = {}
+        self.busy_time = 0.0
+
+    # --- the event loop ---------------------------------------------------------------------
+
+    def schedule(self, at: float, kind: str, subject: str) -> None:
+        self.sequence += 1
+        heapq.heappush(self.events, (at, self.sequence, kind, subject))
+
+    def run(self) -> dict[str, Any]:
+        for spec in self.scenario.queues:
+            gap = self.draws[spec.id].exponential(3600 / spec.arrivals_per_hour)
+            self.schedule(gap, "arrival", spec.id)
+        while self.events:
+            timer = self.engine.next_timer()
+            if timer is not None and timer <= self.events[0][0]:
+                self.handle(self.engine.advance(timer), timer)
+                continue
+            now, _, kind, subject = heapq.heappop(self.events)
+            if now >= self.end and self.outstanding == 0:
+                break
+            getattr(self, f"on_{kind}")(subject, now)
+        return self.report()
+
+    def on_arrival(self, stream: str, now: float) -> None:
+        spec = self.specs[stream]
+        draws = self.draws[stream]
+        self.schedule(now + draws.exponential(3600 / spec.arrivals_per_hour), "arrival", stream)
+        self.numbered += 1
+        contact = ContactState(id=f"c{self.numbered}", channel=spec.channel, created_at=now,
+                               priority=spec.priority, workflow_id=stream)
+        self.stream[contact.id] = stream
+        self.handle_time[contact.id] = draws.exponential(spec.aht)
+        patience = None if spec.patience is None else draws.exponential(spec.patience)
+        if self.start <= now < self.end:
+            self.counted.add(contact.id)
+            self.outstanding += 1
+            self.tallies[stream].offered += 1
+        if patience is not None:
+            self.schedule(now + patience, "abandon", contact.id)
+        self.handle(self.engine.arrive(contact, now), now)
+
+    def on_accept(self, contact_and_agent: str, now: float) -> None:
+        contact_id, agent_id = contact_and_agent.split(" ", 1)
+        contact = self.engine.snapshot.contacts.get(contact_id)
+        if contact is not None and contact.status == ContactStatus.OFFERED:
+            self.accept(contact, agent_id, now)
+
+    def on_done(self, contact_id: str, now: float) -> None:
+        agent_id, answered_at = self.serving.pop(contact_id)
+        tally = self.tallies[self.stream.pop(contact_id)]
+        tally.handling += max(0.0, min(now, self.end) - max(answered_at, self.start))
+        self.holding[agent_id] -= 1
+        if not self.holding[agent_id]:
+            since = self.busy_since.pop(agent_id)
+            self.busy_time += max(0.0, min(now, self.end) - max(since, self.start))
+        self.handle(self.engine.complete(contact_id, now), now)
+
+    def on_abandon(self, contact_id: str, now: float) -> None:
+        contact = self.engine.snapshot.contacts.get(contact_id)
+        if contact is None or contact.status not in (ContactStatus.QUEUED,
+                                                      ContactStatus.OFFERED):
+            return
+        if contact_id in self.counted:
+            self.tallies[self.stream[contact_id]].abandoned += 1
+            self.resolve(contact_id)
+        self.forget(contact_id)
+        self.handle(self.engine.abandon(contact_id, now), now)
+
+    # --- what the engine decided --------------------------------------------------------------
+
+    def handle(self, outcome: Outcome, now: float) -> None:
+        for contact_id, _placement in outcome.overflowed:
+            if contact_id in self.counted:
+                self.tallies[self.stream[contact_id]].overflowed += 1
+                self.resolve(contact_id)
+            self.forget(contact_id)
+        for offer in outcome.offers:
+            self.offered(offer, now)
+
+    def offered(self, offer: Offer, now: float) -> None:
+        """Agents accept; with several offered at once, the first (best-ranked) answers."""
+        delay = self.scenario.accept_delay
+        if delay > 0:
+            self.schedule(now + delay, "accept", f"{offer.contact_id} {offer.agent_ids[0]}")
+        else:
+            contact = self.engine.snapshot.contacts[offer.contact_id]
+            if contact.status == ContactStatus.OFFERED:
+                self.accept(contact, offer.agent_ids[0], now)
+
+    def accept(self, contact: ContactState, agent_id: str, now: float) -> None:
+        stream = self.stream[contact.id]
+        outcome = self.engine.accept(contact.id, agent_id, now)
+        if contact.id in self.counted:
+            tally = self.tallies[stream]
+            wait = now - contact.created_at
+            tally.answered += 1
+            tally.total_wait += wait
+            tally.answered_in_time += wait <= self.specs[stream].threshold
+            self.resolve(contact.id)
+        self.serving[contact.id] = (agent_id, now)
+        self.holding[agent_id] = self.holding.get(agent_id, 0) + 1
+        self.busy_since.setdefault(agent_id, now)
+        self.schedule(now + self.handle_time.pop(contact.id), "done", contact.id)
+        self.handle(outcome, now)
+
+    def resolve(self, contact_id: str) -> None:
+        self.counted.discard(contact_id)
+        self.outstanding -= 1
+
+    def forget(self, contact_id: str) -> None:
+        self.stream.pop(contact_id, None)
+        self.handle_time.pop(contact_id, None)
+
+    # --- results ----------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        window = self.end - self.start
+        queues: dict[str, Any] = {}
+        for queue_id, tally in self.tallies.items():
+            spec = self.specs[queue_id]
+            slots = _slots(self.scenario, queue_id)
+            queues[queue_id] = {
+                "offered": tally.offered,
+                "answered": tally.answered,
+                "abandoned": tally.abandoned,
+                "overflowed": tally.overflowed,
+                "threshold": spec.threshold,
+                "service_level": _ratio(tally.answered_in_time, tally.offered),
+                "asa": _ratio(tally.total_wait, tally.answered),
+                "abandonment_rate": _ratio(tally.abandoned, tally.offered),
+                "occupancy": _ratio(tally.handling, slots * window),
+            }
+        agents = len(self.engine.snapshot.agents)
         return {
-            "offered": self.offered,
-            "answered": self.answered,
-            "abandoned": self.abandoned,
-            "service_level": self.answered_in_time / self.offered if self.offered else 0.0,
-            "asa": self.total_wait / self.answered if self.answered else 0.0,
-            "abandonment_rate": self.abandoned / self.offered if self.offered else 0.0,
-            "threshold": threshold,
+            "hours": self.scenario.hours,
+            "warmup_hours": self.scenario.warmup_hours,
+            "seed": self.scenario.seed,
+            "agents": agents,
+            "queues": queues,
+            "occupancy": _ratio(self.busy_time, agents * window),
         }
 
 
-@dataclass
-class _Run:
-    scenario: Scenario
-    rng: random.Random
-    snapshot: Snapshot
-    specs: dict[str, QueueSpec]
-    stats: dict[str, QueueStats]
-    events: list[tuple[float, int, str, Any]] = field(default_factory=list)
-    sequence: int = 0
-    busy_time: float = 0.0
-    counted: set[str] = field(default_factory=set)
-
-    def schedule(self, at: float, kind: str, payload: Any) -> None:
-        self.sequence += 1
-        heapq.heappush(self.events, (at, self.sequence, kind, payload))
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
 
 
-def simulate(scenario: Scenario) -> dict[str, Any]:
-    run = _build(scenario)
-    end = scenario.hours * 3600
-    warmup = scenario.warmup_hours * 3600
-    for spec in scenario.queues:
-        run.schedule(run.rng.expovariate(spec.contacts_per_hour / 3600), "arrival", spec.id)
-    number = 0
-    while run.events:
-        now, _, kind, payload = heapq.heappop(run.events)
-        if now > end:
-            break
-        if kind == "arrival":
-            number += 1
-            _arrive(run, payload, f"c{number}", now, counted=now >= warmup)
-        elif kind == "done":
-            agent_id, contact, started = payload
-            _finish(run, agent_id, contact, started, now, warmup)
-        elif kind == "abandon":
-            _abandon(run, payload, now)
-    measured = end - warmup
-    agents = len(run.snapshot.agents)
-    return {
-        "queues": {q: run.stats[q].report(run.specs[q].threshold) for q in run.stats},
-        "occupancy": run.busy_time / (agents * measured) if agents and measured > 0 else 0.0,
-        "agents": agents,
-        "hours": scenario.hours,
-        "seed": scenario.seed,
-    }
+def _slots(scenario: Scenario, queue_id: str) -> float:
+    channel_of = {spec.id: spec.channel for spec in scenario.queues}
+    channel = channel_of[queue_id]
+    total = 0.0
+    for group in scenario.agents:
+        if queue_id not in group.queues:
+            continue
+        sharing = sum(1 for q in group.queues if channel_of.get(q) == channel)
+        total += group.count * _capacity(group, channel) / sharing
+    return total
 
 
-def _build(scenario: Scenario) -> _Run:
-    agents: dict[str, Agent] = {}
-    for g, group in enumerate(scenario.agents):
-        for i in range(group.count):
-            agent_id = f"a{g}-{i}"
-            agents[agent_id] = Agent(
-                id=agent_id, capacity=dict(group.capacity), skills=dict(group.skills),
-                queues={q: Membership(priority=p) for q, p in group.queues.items()},
-            )
-    queues = {spec.id: Queue(id=spec.id, threshold=spec.threshold) for spec in scenario.queues}
-    snapshot = Snapshot(agents=agents, queues=queues, waiting={})
-    snapshot.index_members()
-    # Simulation noise, not security: a seeded generator makes runs repeatable.
-    rng = random.Random(scenario.seed)  # noqa: S311
-    return _Run(scenario=scenario, rng=rng, snapshot=snapshot,
-                specs={s.id: s for s in scenario.queues},
-                stats={s.id: QueueStats() for s in scenario.queues})
+def _capacity(group: AgentGroup, channel: str) -> int:
+    return (DEFAULT_CAPACITY if group.capacity is None else group.capacity).get(channel, 0)
 
 
-def _arrive(run: _Run, queue_id: str, contact_id: str, now: float, *, counted: bool) -> None:
-    spec = run.specs[queue_id]
-    run.schedule(now + run.rng.expovariate(spec.contacts_per_hour / 3600), "arrival", queue_id)
-    contact = Contact(id=contact_id, channel=spec.channel, queue_id=queue_id, created_at=now,
-                      required_skills=dict(spec.required_skills))
-    if counted:
-        run.counted.add(contact_id)
-        run.stats[queue_id].offered += 1
-    run.snapshot.waiting[contact.id] = contact
-    offer = decide_for_contact(run.snapshot, contact, now)
-    if offer is not None:
-        _start(run, offer, contact, now)
-    elif spec.patience is not None:
-        run.schedule(now + run.rng.expovariate(1 / spec.patience), "abandon", contact.id)
-
-
-def _start(run: _Run, offer: Offer, contact: Contact, now: float) -> None:
-    apply_offer(run.snapshot, offer)
-    agent_id = offer.agent_ids[0]
-    # Offered to several agents at once: the first accepts, the others are released.
-    for other in offer.agent_ids[1:]:
-        release(run.snapshot, other, contact.channel, contact.queue_id, now)
-    if contact.id in run.counted:
-        stats = run.stats[contact.queue_id]
-        wait = now - contact.created_at
-        stats.answered += 1
-        stats.total_wait += wait
-        stats.answered_in_time += wait <= run.specs[contact.queue_id].threshold
-    aht = run.specs[contact.queue_id].aht
-    run.schedule(now + run.rng.expovariate(1 / aht), "done", (agent_id, contact, now))
-
-
-def _finish(run: _Run, agent_id: str, contact: Contact, started: float, now: float,
-            warmup: float) -> None:
-    run.busy_time += max(0.0, now - max(started, warmup))
-    release(run.snapshot, agent_id, contact.channel, contact.queue_id, now)
-    agent = run.snapshot.agents[agent_id]
-    while True:
-        offer = decide_for_agent(run.snapshot, agent, now)
-        if offer is None:
-            return
-        _start(run, offer, run.snapshot.waiting[offer.contact_id], now)
-
-
-def _abandon(run: _Run, contact_id: str, now: float) -> None:
-    contact = run.snapshot.waiting.pop(contact_id, None)
-    if contact is not None and contact_id in run.counted:
-        run.stats[contact.queue_id].abandoned += 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="plateaux simulate",
-        description="Simulate a contact center with the real routing engine.")
-    parser.add_argument("--scenario", help="a JSON scenario file (queues, agents)")
-    parser.add_argument("--agents", type=int, default=14)
-    parser.add_argument("--rate-per-30min", type=float, default=100.0)
-    parser.add_argument("--aht", type=float, default=180.0, help="average handle time, s")
-    parser.add_argument("--threshold", type=float, default=20.0, help="service level, s")
-    parser.add_argument("--patience", type=float, help="mean patience, s (abandonment)")
-    parser.add_argument("--hours", type=float, default=200.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
-    if args.scenario:
-        with open(args.scenario, encoding="utf-8") as handle:
-            scenario = load_scenario(json.load(handle), seed=args.seed)
-    else:
-        scenario = Scenario(
-            queues=(QueueSpec(id="main", contacts_per_hour=args.rate_per_30min * 2,
-                              aht=args.aht, threshold=args.threshold,
-                              patience=args.patience),),
-            agents=(AgentGroup(count=args.agents, queues={"main": 1}),),
-            hours=args.hours, seed=args.seed)
-    result = simulate(scenario)
+def simulate(scenario: Scenario, *, antithetic: bool = False) -> dict[str, Any]:
+    """Run ``scenario`` and return the per-queue figures (and Erlang's, when they apply).
+    ``antithetic`` mirrors every random draw (u -> 1 - u)."""
+    result = _Simulation(scenario, antithetic=antithetic).run()
     result["theory"] = theory(scenario)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        _print(result)
-    return 0
+    return result
 
 
 def theory(scenario: Scenario) -> dict[str, Any] | None:
-    """Erlang C or A figures for a single-queue, single-group scenario."""
+    """Erlang C (no patience) or Erlang A figures for a one-queue, one-group scenario with
+    no workflow steps, where the textbook model is exactly what is simulated."""
     if len(scenario.queues) != 1 or len(scenario.agents) != 1:
         return None
     spec, group = scenario.queues[0], scenario.agents[0]
-    rate = spec.contacts_per_hour / 3600
+    if spec.steps or spec.required_skills or spec.offer_to != 1 or scenario.accept_delay:
+        return None
+    servers = group.count * _capacity(group, spec.channel)
+    rate = spec.arrivals_per_hour / 3600
     if spec.patience is None:
-        figures = erlang.erlang_c(rate=rate, aht=spec.aht, agents=group.count,
+        figures = erlang.erlang_c(rate=rate, aht=spec.aht, agents=servers,
                                   threshold=spec.threshold)
         model = "erlang_c"
     else:
-        figures = erlang.erlang_a(rate=rate, aht=spec.aht, agents=group.count,
+        figures = erlang.erlang_a(rate=rate, aht=spec.aht, agents=servers,
                                   patience=spec.patience, threshold=spec.threshold)
         model = "erlang_a"
     return {"model": model, **asdict(figures)}
 
 
-def load_scenario(data: dict[str, Any], *, seed: int) -> Scenario:
-    queues = tuple(QueueSpec(**q) for q in data["queues"])
-    agents = tuple(AgentGroup(**a) for a in data["agents"])
-    return Scenario(queues=queues, agents=agents, hours=float(data.get("hours", 200)),
-                    warmup_hours=float(data.get("warmup_hours", 2)),
-                    seed=int(data.get("seed", seed)))
+# --- command line ---------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``plateaux simulate``: run a scenario file, or the one-queue case from options."""
+    parser = argparse.ArgumentParser(
+        prog="plateaux simulate",
+        description="Simulate a contact center driven by the real routing engine and compare "
+                    "it with Erlang C (or Erlang A with --patience).")
+    parser.add_argument("--scenario", type=Path, help="a scenario file (.json or .toml)")
+    parser.add_argument("--agents", type=int, default=14)
+    parser.add_argument("--rate-per-30min", type=float, default=100.0,
+                        help="contacts arriving per 30 minutes")
+    parser.add_argument("--aht", type=float, default=180.0, help="average handle time, s")
+    parser.add_argument("--threshold", type=float, default=20.0,
+                        help="service-level threshold, s")
+    parser.add_argument("--patience", type=float, help="mean patience, s (abandonment)")
+    parser.add_argument("--hours", type=float, help="simulated hours measured (default 200)")
+    parser.add_argument("--warmup-hours", type=float, help="hours simulated before (default 1)")
+    parser.add_argument("--accept-delay", type=float, help="seconds to accept an offer")
+    parser.add_argument("--seed", type=int, help="random seed (default 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        scenario = _scenario(args)
+    except (OSError, ScenarioError, json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        parser.error(str(error))
+    result = simulate(scenario)
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_report(result))
+    return 0
 
 
-def _print(result: dict[str, Any]) -> None:
-    print(f"{result['agents']} agents, {result['hours']:g} h simulated, seed {result['seed']}, "
-          f"occupancy {result['occupancy']:.3f}")
+def _scenario(args: argparse.Namespace) -> Scenario:
+    if args.scenario is not None:
+        text = args.scenario.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if args.scenario.suffix == ".toml" else json.loads(text)
+        scenario = load_scenario(data)
+    else:
+        if args.agents <= 0 or args.rate_per_30min <= 0 or args.aht <= 0:
+            raise ScenarioError("agents, rate and handle time must be positive")
+        scenario = single_queue(agents=args.agents, arrivals_per_hour=args.rate_per_30min * 2,
+                                aht=args.aht, threshold=args.threshold,
+                                patience=args.patience)
+    overrides = {name: value for name, value in [
+        ("hours", args.hours), ("warmup_hours", args.warmup_hours),
+        ("accept_delay", args.accept_delay), ("seed", args.seed)] if value is not None}
+    return replace(scenario, **overrides)
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"{result['agents']} agents, {result['hours']:g} h measured after "
+             f"{result['warmup_hours']:g} h warm-up, seed {result['seed']}, "
+             f"agent occupancy {result['occupancy']:.3f}",
+             f"{'queue':<12} {'offered':>8} {'answered':>9} {'abandoned':>9} "
+             f"{'SL':>7} {'within':>6} {'ASA s':>7} {'aband.':>7} {'occup.':>7}"]
     for queue_id, q in result["queues"].items():
-        print(f"  {queue_id}: offered {q['offered']}, service level {q['service_level']:.4f} "
-              f"within {q['threshold']:g} s, ASA {q['asa']:.2f} s, "
-              f"abandoned {q['abandonment_rate']:.4f}")
-    if result.get("theory"):
-        t = result["theory"]
-        print(f"  {t['model']}: service level {t['service_level']:.4f}, ASA {t['asa']:.2f} s, "
-              f"abandoned {t['p_abandon']:.4f}, occupancy {t['occupancy']:.3f}")
+        lines.append(f"{queue_id:<12} {q['offered']:>8} {q['answered']:>9} {q['abandoned']:>9} "
+                     f"{q['service_level']:>7.4f} {q['threshold']:>5g}s {q['asa']:>7.2f} "
+                     f"{q['abandonment_rate']:>7.4f} {q['occupancy']:>7.3f}")
+    t = result.get("theory")
+    if t:
+        name = "Erlang C" if t["model"] == "erlang_c" else "Erlang A"
+        lines.append(f"{name:<12} {'':>8} {'':>9} {'':>9} {t['service_level']:>7.4f} "
+                     f"{'':>6} {t['asa']:>7.2f} {t['p_abandon']:>7.4f} {t['occupancy']:>7.3f}")
+    return "\n".join(lines) + "\n"

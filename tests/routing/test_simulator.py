@@ -9,19 +9,18 @@ import sys
 import pytest
 
 from plateaux.routing.erlang import erlang_a, erlang_c
-from plateaux.routing.simulator import AgentGroup, QueueSpec, Scenario, simulate
+from plateaux.routing.scenario import single_queue
+from plateaux.routing.simulator import simulate
 
 RATE_PER_HOUR = 200  # 100 per 30 minutes
 
 
 def one_queue(agents: int, *, patience: float | None = None, hours: float = 500,
               seed: int = 2) -> dict[str, float]:
-    scenario = Scenario(queues=(QueueSpec(id="q", contacts_per_hour=RATE_PER_HOUR, aht=180,
-                                          threshold=20, patience=patience),),
-                        agents=(AgentGroup(count=agents, queues={"q": 1}),),
-                        hours=hours, seed=seed)
+    scenario = single_queue(agents=agents, arrivals_per_hour=RATE_PER_HOUR, aht=180,
+                            threshold=20, patience=patience, hours=hours, seed=seed)
     result = simulate(scenario)
-    return {**result["queues"]["q"], "occupancy": result["occupancy"]}
+    return {**result["queues"]["main"], "occupancy": result["occupancy"]}
 
 
 def test_a_long_run_matches_erlang_c() -> None:

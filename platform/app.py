@@ -20,6 +20,8 @@ from plateaux.platform.security_headers import SecurityHeadersMiddleware
 from plateaux.platform.services import Services
 from plateaux.platform.settings import Settings, get_settings
 from plateaux.platform.web import LoginRedirect
+from plateaux.routing.live import RoutingService, Timing
+from plateaux.routing.store import create_store
 
 API_PREFIX = "/api/v1"
 
@@ -29,6 +31,9 @@ def build_services(settings: Settings) -> Services:
     bus = create_event_bus(settings.redis_url)
     limiter = create_rate_limiter(settings.redis_url)
     services = Services(settings=settings, db=db, bus=bus, jobs=None, limiter=limiter)  # type: ignore[arg-type]
+    services.routing = RoutingService(
+        services, create_store(settings.redis_url, prefix=settings.routing_key_prefix),
+        timing=Timing(grace=settings.routing_grace_seconds))
     services.jobs = create_job_queue(
         settings.redis_url, registry=registry, services={"services": services},
         queue_name=settings.job_queue_name,
@@ -46,14 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(json_logs=settings.log_json)
     _import_task_modules()
     services = build_services(settings)
+    routing = services.routing
+    assert routing is not None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
         await services.jobs.start()
+        await routing.start()
         try:
             yield
         finally:
+            await routing.stop()
             await services.jobs.close()
             await services.bus.close()
             await services.limiter.close()

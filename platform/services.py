@@ -17,6 +17,7 @@ from plateaux.platform.settings import Settings
 if TYPE_CHECKING:
     from plateaux.platform.events import EventBus
     from plateaux.platform.jobs import JobQueue
+    from plateaux.routing.live import RoutingService
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Services:
     bus: EventBus
     jobs: JobQueue
     limiter: RateLimiter
+    routing: RoutingService | None = None
 
     @asynccontextmanager
     async def unit_of_work(

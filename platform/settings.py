@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # The arq queue the API enqueues to and `plateaux worker` consumes.
     job_queue_name: str = "plateaux:jobs"
+    # Routing: how long an agent whose consoles are all gone keeps their contacts before
+    # going offline, and the prefix of the routing state's keys in Redis.
+    routing_grace_seconds: float = 30.0
+    routing_key_prefix: str = "plateaux:rt"
     secret_key: str = ""
     # Public URL used in links and cookies; defaults to the address the server listens on.
     base_url: str = ""

@@ -17,12 +17,15 @@ class Scope(StrEnum):
     USERS_READ = "users:read"
     USERS_WRITE = "users:write"
     API_KEYS_WRITE = "api_keys:write"
+    CONTACTS_READ = "contacts:read"
+    CONTACTS_WRITE = "contacts:write"
 
 
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(s.value for s in Scope),
-    Role.SUPERVISOR: frozenset({Scope.TENANT_READ, Scope.USERS_READ}),
-    Role.AGENT: frozenset({Scope.TENANT_READ}),
+    Role.SUPERVISOR: frozenset({Scope.TENANT_READ, Scope.USERS_READ, Scope.CONTACTS_READ,
+                                Scope.CONTACTS_WRITE}),
+    Role.AGENT: frozenset({Scope.TENANT_READ, Scope.CONTACTS_READ}),
 }
 
 

@@ -1,0 +1,230 @@
+"""Routes for routed contacts, agents' presence, and the agent's live connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
+from sqlmodel import col, func, select
+
+from plateaux.api.idempotency import idempotent_create
+from plateaux.api.pagination import Page, Pagination
+from plateaux.platform.auth.subject import Scope, Subject
+from plateaux.platform.deps import DbSession, require_scope
+from plateaux.platform.errors import Forbidden
+from plateaux.platform.services import Services
+from plateaux.routing import contact_service as svc
+from plateaux.routing.contact_schemas import (
+    AgentStateOut,
+    CancelIn,
+    ContactEventOut,
+    ContactIn,
+    ContactOut,
+    PresenceIn,
+    TransferIn,
+)
+from plateaux.routing.models import Contact
+from plateaux.routing.state import Channel, Presence
+
+router = APIRouter(tags=["routing"])
+
+Reader = Annotated[Subject, Depends(require_scope(Scope.CONTACTS_READ))]
+Writer = Annotated[Subject, Depends(require_scope(Scope.CONTACTS_WRITE))]
+StatusName = Literal["queued", "offered", "assigned", "wrap_up", "completed", "abandoned",
+                     "cancelled"]
+
+
+def _agent(subject: Subject) -> uuid.UUID:
+    if subject.user_id is None:
+        raise Forbidden("Only an agent's own session can do this.")
+    return subject.user_id
+
+
+@router.post("/contacts", response_model=ContactOut, status_code=201)
+async def create_contact(body: ContactIn, request: Request, subject: Writer,
+                         session: DbSession) -> Response:
+    """Store a contact and route it (once stored): chat, email, call, callback or form."""
+
+    async def create() -> ContactOut:
+        return ContactOut.model_validate(await svc.create_contact(session, subject, body))
+
+    return await idempotent_create(request, session, subject, body, create)
+
+
+@router.get("/contacts", response_model=Page[ContactOut])
+async def list_contacts(
+    subject: Reader, session: DbSession, page: Pagination,
+    status: Annotated[StatusName | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    queue_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[ContactOut]:
+    query = select(Contact).where(Contact.tenant_id == subject.tenant_id)
+    if status is not None:
+        query = query.where(Contact.status == status)
+    if channel is not None:
+        query = query.where(Contact.channel == channel.value)
+    if queue_id is not None:
+        query = query.where(Contact.queue_id == queue_id)
+    total = (await session.scalars(select(func.count()).select_from(query.subquery()))).one()
+    rows = (await session.scalars(query.order_by(col(Contact.created_at).desc())
+                                  .offset(page.offset).limit(page.limit))).all()
+    return Page(items=[ContactOut.model_validate(r) for r in rows], total=total,
+                offset=page.offset, limit=page.limit)
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactOut)
+async def get_contact(contact_id: uuid.UUID, subject: Reader, session: DbSession) -> ContactOut:
+    """The contact with its live status; while it waits, its position and estimated wait
+    (from the queue's observed answer rate)."""
+    return await svc.contact_out(session, await svc.get_contact(session, subject, contact_id))
+
+
+@router.get("/contacts/{contact_id}/events", response_model=list[ContactEventOut])
+async def contact_history(contact_id: uuid.UUID, subject: Reader,
+                          session: DbSession) -> list[ContactEventOut]:
+    """Every state change, oldest first (recorded within a moment of happening)."""
+    events = await svc.contact_events(session, subject, contact_id)
+    return [ContactEventOut.model_validate(e) for e in events]
+
+
+@router.post("/contacts/{contact_id}/transfer", response_model=ContactOut)
+async def transfer_contact(contact_id: uuid.UUID, body: TransferIn, subject: Reader,
+                           session: DbSession) -> ContactOut:
+    """To an agent, a queue or skills: the same contact (billed once) waits again at its
+    original age. Its agent, or a supervisor, may transfer it."""
+    contact = await svc.get_contact(session, subject, contact_id)
+    if subject.role not in ("admin", "supervisor"):
+        _agent(subject)
+    await svc.transfer(session, subject, contact, body)
+    return await svc.contact_out(session, contact)
+
+
+@router.post("/contacts/{contact_id}/cancel", response_model=ContactOut)
+async def cancel_contact(contact_id: uuid.UUID, body: CancelIn, subject: Writer,
+                         session: DbSession) -> ContactOut:
+    """The customer left (``abandoned``) or the contact is withdrawn (``cancelled``)."""
+    contact = await svc.get_contact(session, subject, contact_id)
+    await svc.run(svc.routing_of(session).cancel(subject.tenant_id, contact.id,
+                                                 reason=body.reason))
+    return await svc.contact_out(session, contact)
+
+
+Action = Literal["accept", "decline", "wrap-up", "complete"]
+
+
+@router.post("/contacts/{contact_id}/{action}", response_model=ContactOut)
+async def act_on_contact(contact_id: uuid.UUID, action: Action, subject: Reader,
+                         session: DbSession) -> ContactOut:
+    """The agent's answer to an offer, and the end of their work on the contact."""
+    contact = await svc.get_contact(session, subject, contact_id)
+    agent_id = _agent(subject)
+    routing = svc.routing_of(session)
+    tenant_id = subject.tenant_id
+    if action == "accept":
+        await svc.run(routing.accept(tenant_id, contact.id, agent_id))
+    elif action == "decline":
+        await svc.run(routing.decline(tenant_id, contact.id, agent_id))
+    elif action == "wrap-up":
+        await svc.run(routing.wrap_up(tenant_id, contact.id, agent_id))
+    else:
+        await svc.run(routing.complete(tenant_id, contact.id, agent_id))
+    return await svc.contact_out(session, contact)
+
+
+@router.get("/presence", response_model=list[AgentStateOut])
+async def list_presence(subject: Writer, session: DbSession) -> list[AgentStateOut]:
+    """Every agent's live state, for supervisors."""
+    return await svc.agent_states(session, subject.tenant_id)
+
+
+@router.get("/me/presence", response_model=AgentStateOut)
+async def my_presence(subject: Reader, session: DbSession) -> AgentStateOut:
+    agent_id = _agent(subject)
+    for state in await svc.agent_states(session, subject.tenant_id):
+        if state.agent_id == agent_id:
+            return state
+    await svc.run(svc.routing_of(session).set_presence(subject.tenant_id, agent_id,
+                                                       Presence.OFFLINE))
+    states = await svc.agent_states(session, subject.tenant_id)
+    return next(s for s in states if s.agent_id == agent_id)
+
+
+@router.put("/me/presence", response_model=AgentStateOut)
+async def set_my_presence(body: PresenceIn, subject: Reader,
+                          session: DbSession) -> AgentStateOut:
+    """Available, away (with a reason code), busy or offline. Presence also follows the
+    console's connections: with none left for the grace period, the agent goes offline."""
+    agent_id = _agent(subject)
+    await svc.check_reason(session, subject.tenant_id, body.presence, body.reason)
+    await svc.run(svc.routing_of(session).set_presence(
+        subject.tenant_id, agent_id, Presence(body.presence), reason=body.reason))
+    return await my_presence(subject, session)
+
+
+async def _websocket_subject(websocket: WebSocket, services: Services) -> Subject | None:
+    """A bearer token (header), or the console's session cookie from the platform's own
+    pages (the origin is checked: a cookie alone must not let another site connect)."""
+    from plateaux.platform.auth import sessions
+    from plateaux.platform.deps import _subject_from_bearer, _user_subject
+
+    async with services.db.sessionmaker() as session:
+        auth = websocket.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            try:
+                subject, _ = await _subject_from_bearer(session, services, auth[7:].strip())
+            except Exception:
+                return None
+            return subject
+        cookie = websocket.cookies.get(sessions.USER_COOKIE)
+        origin = websocket.headers.get("origin", "")
+        if not cookie or origin.rstrip("/") != services.settings.base_url:
+            return None
+        found = await sessions.resolve_user_session(session, cookie)
+        if found is None:
+            return None
+        _, user, user_session = found
+        return _user_subject(user, session_hash=user_session.token_hash)
+
+
+@router.websocket("/agent/connection")
+async def agent_connection(websocket: WebSocket) -> None:
+    """The agent console's live connection: while one is open the agent counts as
+    connected, and their offers and state changes arrive on it."""
+    services: Services = websocket.app.state.services
+    subject = await _websocket_subject(websocket, services)
+    if subject is None or subject.user_id is None:
+        await websocket.close(code=4401)
+        return
+    routing = services.routing
+    if routing is None:
+        await websocket.close(code=1011)
+        return
+    await websocket.accept()
+    connection = uuid.uuid4().hex
+    tenant_id, agent_id = subject.tenant_id, subject.user_id
+    async with services.bus.subscribe(tenant_id, [f"user:{agent_id}"]) as events:
+        await routing.connection_opened(tenant_id, agent_id, connection)
+
+        async def forward() -> None:
+            async for event in events:
+                await websocket.send_json({"type": event.type, "payload": event.payload})
+
+        sender = asyncio.create_task(forward())
+        try:
+            await websocket.send_json({"type": "connected", "payload": {
+                "agent_id": str(agent_id), "connection": connection}})
+            while True:
+                message = await websocket.receive_json()
+                if isinstance(message, dict) and message.get("type") == "ping":
+                    await websocket.send_json({"type": "pong", "payload": {}})
+        except (WebSocketDisconnect, ValueError, RuntimeError):
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            await routing.connection_closed(tenant_id, agent_id, connection)
+

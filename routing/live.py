@@ -1,0 +1,504 @@
+"""The routing service of one server process: the tenants' live routers, the log reader
+that keeps them current, and the steward duties of the tenants this process leads.
+
+Every process routes the events it receives (a contact created here, an agent answering
+here) and commits them to the shared state store. One process per tenant, holding the
+tenant's steward lease, also does what must happen exactly once: timers (a workflow step
+that times out, an offer nobody accepted), decisions on changes made elsewhere, agents
+whose consoles are gone, wrap-up that ends, recording the log in the database, and
+re-routing stored contacts the store does not know (a process that stopped between
+storing a contact and routing it). When the steward's process dies, its lease runs out
+and another process takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from plateaux.platform.events import EventBus
+from plateaux.platform.services import Services
+from plateaux.routing import live_repository as repo
+from plateaux.routing.engine import Outcome
+from plateaux.routing.lifecycle import FollowUp, TransitionError
+from plateaux.routing.router import Notes, Result, TenantRouter
+from plateaux.routing.state import ContactState, ContactStatus, Presence
+from plateaux.routing.store import RoutingStore
+from plateaux.routing.workflows import Placement
+from plateaux.tenants.hours import is_open
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    tick: float = 0.2  # how often stewards look at timers and connections
+    lease: float = 5.0  # a steward that stops renewing is replaced after this
+    heartbeat: float = 2.0
+    grace: float = 30.0  # an agent with no console this long goes offline
+    sweep: float = 10.0  # how often stored contacts unknown to the store are looked for
+
+
+class RoutingError(ValueError):
+    """An event that does not fit the contact's or agent's state (a 409 for clients)."""
+
+
+class RoutingService:
+    def __init__(self, services: Services, store: RoutingStore, *,
+                 timing: Timing | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.services = services
+        self.store = store
+        self.bus: EventBus = services.bus
+        self.timing = timing or Timing()
+        self.clock = clock
+        self.process = uuid.uuid4().hex
+        self.routers: dict[uuid.UUID, TenantRouter] = {}
+        self._loading: dict[uuid.UUID, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._config_tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._leading: dict[uuid.UUID, float] = {}
+        self._gone_since: dict[uuid.UUID, dict[str, float]] = {}
+        self._last: dict[tuple[uuid.UUID, str], float] = {}
+        self._config: dict[uuid.UUID, repo.TenantRouting] = {}
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.heartbeat(self.process, self.timing.heartbeat * 3)
+        self._tasks = [asyncio.create_task(self._follow_log()),
+                       asyncio.create_task(self._steward()),
+                       asyncio.create_task(self._beat())]
+
+    async def stop(self) -> None:
+        tasks = self._tasks + list(self._config_tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for tenant_id in list(self._leading):
+            with contextlib.suppress(Exception):
+                await self.store.release(f"steward:{tenant_id}", self.process)
+        await self.store.close()
+
+    async def router(self, tenant_id: uuid.UUID) -> TenantRouter:
+        router = self.routers.get(tenant_id)
+        if router is not None:
+            return router
+        lock = self._loading.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            router = self.routers.get(tenant_id)
+            if router is None:
+                router = await self._open(tenant_id)
+        return router
+
+    async def _open(self, tenant_id: uuid.UUID) -> TenantRouter:
+        router = TenantRouter(tenant_id, store=self.store, bus=self.bus, clock=self.clock)
+        await self._configure(router)
+        restored = []
+        if not await router.load():
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                agents = await repo.load_agents(session, tenant_id)
+                restored = await repo.unfinished_contacts(session, tenant_id)
+            if not await router.initialise(agents, ()):
+                restored = []
+            if not await router.load():
+                raise RuntimeError("the routing state could not be loaded")
+        self.routers[tenant_id] = router
+        self._config_tasks[tenant_id] = asyncio.create_task(self._follow_config(tenant_id))
+        for row in restored:
+            with contextlib.suppress(RoutingError):
+                await self._arrive(router, repo.contact_state(row), reason="restored")
+        return router
+
+    async def _configure(self, router: TenantRouter) -> None:
+        async with self.services.unit_of_work(tenant_id=router.tenant_id) as session:
+            config = await repo.load_configuration(session, router.tenant_id)
+        self._config[router.tenant_id] = config
+        router.configure(config.queues, config.workflows, wrap_up_seconds=config.wrap_up_seconds)
+        self._apply_hours(router)
+
+    def _apply_hours(self, router: TenantRouter) -> None:
+        config = self._config[router.tenant_id]
+        open_now = not config.hours or is_open(
+            datetime.fromtimestamp(self.clock(), UTC), timezone=config.timezone,
+            hours=config.hours, holidays=config.holidays)
+        for queue_id in list(router.snapshot.queues):
+            router.set_queue_open(queue_id, open_now or queue_id not in config.follows_hours)
+
+    async def _follow_config(self, tenant_id: uuid.UUID) -> None:
+        """Reload queues and workflows when an administrator changes them; the steward
+        also brings agents' routing profiles into the shared state."""
+        while True:
+            try:
+                async with self.bus.subscribe(tenant_id, ["routing"]) as events:
+                    async for event in events:
+                        if event.type != "routing.config.changed":
+                            continue
+                        router = self.routers[tenant_id]
+                        await self._configure(router)
+                        if event.payload.get("what") == "profile" and self._leads(tenant_id):
+                            await self.refresh_agents(tenant_id, [uuid.UUID(event.payload["id"])])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("configuration listener failed; restarting")
+                await asyncio.sleep(1.0)
+
+    async def refresh_agents(self, tenant_id: uuid.UUID, user_ids: list[uuid.UUID]) -> None:
+        """Skills, site, capacity or queues of these users changed (or they were added)."""
+        router = await self.router(tenant_id)
+        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+            agents = await repo.load_agents(session, tenant_id, user_ids)
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            outcome = Outcome()
+            for agent in agents:
+                current = router.snapshot.agents.get(agent.id)
+                if current is not None:
+                    agent.presence = current.presence
+                    agent.away_reason = current.away_reason
+                    agent.idle_since = current.idle_since
+                outcome.extend(router.engine.update_agent(agent, now))
+            return outcome
+
+        await router.run(operation)
+
+    # --- routing events --------------------------------------------------------------------
+
+    async def arrive(self, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> Result | None:
+        """Route a stored contact (called once its row is committed)."""
+        router = await self.router(tenant_id)
+        if str(contact_id) in router.snapshot.contacts:
+            return None
+        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+            rows = await repo.unfinished_contacts(session, tenant_id, [contact_id])
+            if not rows:
+                return None
+            row = rows[0]
+            sticky = None
+            if row.customer_key:
+                sticky = await repo.last_agent_of(session, tenant_id, row.customer_key)
+        state = repo.contact_state(row)
+        if sticky is not None:
+            config = self._config[tenant_id]
+            queues = [state.queue_id] if state.queue_id else list(config.sticky_seconds)
+            seconds = max((config.sticky_seconds.get(q or "", 0.0) for q in queues), default=0.0)
+            state.sticky_agent = str(sticky)
+            state.sticky_until = state.created_at + seconds
+        return await self._arrive(router, state)
+
+    async def _arrive(self, router: TenantRouter, state: ContactState, *,
+                      reason: str | None = None) -> Result:
+        if state.workflow_id is not None and state.workflow_id not in router.engine.workflows:
+            state.workflow_id = None  # its workflow was deleted: wait in its queue as given
+        if state.workflow_id is None and state.queue_id is None and state.target_agent is None:
+            raise RoutingError("the contact has no workflow, queue or agent to go to")
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            if reason:
+                notes.details[state.id] = {"reason": reason}
+            router.refresh_stats(now)
+            # A fresh copy each attempt: the engine changes the contact it is given.
+            return router.engine.arrive(replace(state), now)
+
+        return await self._run(router, operation)
+
+    async def accept(self, tenant_id: uuid.UUID, contact_id: uuid.UUID,
+                     agent_id: uuid.UUID) -> Result:
+        router = await self.router(tenant_id)
+        return await self._run(router, lambda now, notes: router.engine.accept(
+            str(contact_id), str(agent_id), now))
+
+    async def decline(self, tenant_id: uuid.UUID, contact_id: uuid.UUID,
+                      agent_id: uuid.UUID) -> Result:
+        router = await self.router(tenant_id)
+        return await self._run(router, lambda now, notes: router.engine.decline(
+            str(contact_id), str(agent_id), now))
+
+    async def wrap_up(self, tenant_id: uuid.UUID, contact_id: uuid.UUID,
+                      agent_id: uuid.UUID) -> Result:
+        router = await self.router(tenant_id)
+
+        def operation(now: float, notes: Notes) -> Outcome | None:
+            self._check_agent(router, contact_id, agent_id)
+            router.engine.wrap_up(str(contact_id))
+            return None
+
+        return await self._run(router, operation)
+
+    async def complete(self, tenant_id: uuid.UUID, contact_id: uuid.UUID,
+                       agent_id: uuid.UUID | None) -> Result:
+        router = await self.router(tenant_id)
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            if agent_id is not None:
+                self._check_agent(router, contact_id, agent_id)
+            notes.final[str(contact_id)] = "completed"
+            return router.engine.complete(str(contact_id), now)
+
+        return await self._run(router, operation)
+
+    async def cancel(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, *,
+                     reason: str = "cancelled") -> Result:
+        """The customer left (abandoned while waiting or ringing) or it was withdrawn."""
+        router = await self.router(tenant_id)
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            contact = router.snapshot.contacts.get(str(contact_id))
+            if contact is None:
+                raise RoutingError("the contact is not being routed")
+            if contact.status in (ContactStatus.QUEUED, ContactStatus.OFFERED):
+                notes.final[contact.id] = "abandoned" if reason == "abandoned" else "cancelled"
+                return router.engine.abandon(contact.id, now)
+            notes.final[contact.id] = "cancelled"
+            return router.engine.cancel(contact.id, now)
+
+        return await self._run(router, operation)
+
+    async def transfer(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, *,
+                       by_agent: uuid.UUID | None, queue_id: str | None = None,
+                       required_skills: dict[str, int] | None = None,
+                       agent_id: str | None = None) -> Result:
+        """To an agent, a queue, or skills (in the contact's queue or the one named): the
+        same contact goes back in the queues at its age, its agent is freed."""
+        router = await self.router(tenant_id)
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            contact = router.snapshot.contacts.get(str(contact_id))
+            if contact is None:
+                raise RoutingError("the contact is not being routed")
+            if by_agent is not None:
+                self._check_agent(router, contact_id, by_agent)
+            notes.details[contact.id] = {"kind": "transferred", "from": contact.agent_id,
+                                         "to_queue": queue_id, "to_agent": agent_id,
+                                         "skills": required_skills or {}}
+            if agent_id is not None and queue_id is None and not required_skills:
+                return router.engine.requeue(contact.id, now, target_agent=agent_id)
+            target = queue_id or contact.queue_id
+            if target is None:
+                raise RoutingError("name a queue to transfer to")
+            placement = Placement(
+                queue_id=target, required_skills=required_skills or {}, agent_expression="",
+                priority=contact.own_priority, filter_name="transfer", step_index=None,
+                next_change=None)
+            return router.engine.requeue(contact.id, now, placement=placement,
+                                         target_agent=agent_id)
+
+        return await self._run(router, operation)
+
+    async def set_presence(self, tenant_id: uuid.UUID, agent_id: uuid.UUID,
+                           presence: Presence, *, reason: str | None = None) -> Result:
+        router = await self.router(tenant_id)
+        if str(agent_id) not in router.snapshot.agents:
+            await self.refresh_agents(tenant_id, [agent_id])
+            if str(agent_id) not in router.snapshot.agents:
+                raise RoutingError("this user cannot take contacts")
+        gone = self._gone_since.get(tenant_id, {})
+        gone.pop(str(agent_id), None)
+        return await self._run(router, lambda now, notes: router.engine.set_presence(
+            str(agent_id), presence, now, reason=reason))
+
+    @staticmethod
+    def _check_agent(router: TenantRouter, contact_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+        contact = router.snapshot.contacts.get(str(contact_id))
+        if contact is None or contact.agent_id != str(agent_id):
+            raise RoutingError("this contact is not assigned to you")
+
+    async def _run(self, router: TenantRouter,
+                   operation: Callable[[float, Notes], Outcome | None]) -> Result:
+        try:
+            return await router.run(operation)
+        except TransitionError as error:
+            raise RoutingError(str(error)) from error
+        except KeyError as error:
+            raise RoutingError(f"unknown agent or contact {error}") from error
+
+    # --- connections ---------------------------------------------------------------------
+
+    async def connection_opened(self, tenant_id: uuid.UUID, agent_id: uuid.UUID,
+                                connection: str) -> None:
+        await self.router(tenant_id)
+        await self.store.connection_opened(str(tenant_id), str(agent_id), connection,
+                                           self.process)
+        self._gone_since.get(tenant_id, {}).pop(str(agent_id), None)
+
+    async def connection_closed(self, tenant_id: uuid.UUID, agent_id: uuid.UUID,
+                                connection: str) -> None:
+        await self.store.connection_closed(str(tenant_id), connection)
+        live = await self.store.live_agents(str(tenant_id))
+        if str(agent_id) not in live:
+            await self._agent_gone(tenant_id, str(agent_id))
+
+    async def _agent_gone(self, tenant_id: uuid.UUID, agent_id: str) -> None:
+        """The agent's last console is gone: their offers go back to the queue at once
+        (they cannot answer them); what they handle waits for the grace period."""
+        router = await self.router(tenant_id)
+        self._gone_since.setdefault(tenant_id, {}).setdefault(agent_id, self.clock())
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            outcome = Outcome()
+            for contact in list(router.snapshot.contacts.values()):
+                if contact.status == ContactStatus.OFFERED and agent_id in contact.offered_to:
+                    outcome.extend(router.engine.decline(contact.id, agent_id, now))
+            return outcome
+
+        await self._run(router, operation)
+
+    async def _agent_lost(self, router: TenantRouter, agent_id: str) -> None:
+        """Gone for the whole grace period: offline, and their contacts go back to the
+        queues (the same contacts, at their age); after-contact work simply ends."""
+
+        def operation(now: float, notes: Notes) -> Outcome:
+            outcome = Outcome()
+            for contact in list(router.snapshot.contacts.values()):
+                if contact.status == ContactStatus.OFFERED and agent_id in contact.offered_to:
+                    outcome.extend(router.engine.decline(contact.id, agent_id, now))
+                elif contact.agent_id == agent_id and contact.status == ContactStatus.WRAP_UP:
+                    notes.final[contact.id] = "completed"
+                    outcome.extend(router.engine.complete(contact.id, now))
+                elif contact.agent_id == agent_id and contact.status == ContactStatus.ASSIGNED:
+                    notes.details[contact.id] = {"kind": "requeued", "reason": "agent lost"}
+                    outcome.extend(router.engine.requeue(contact.id, now))
+            outcome.extend(router.engine.set_presence(agent_id, Presence.OFFLINE, now))
+            return outcome
+
+        await self._run(router, operation)
+
+    # --- background work -------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.store.heartbeat(self.process, self.timing.heartbeat * 3)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("heartbeat failed")
+            await asyncio.sleep(self.timing.heartbeat)
+
+    async def _follow_log(self) -> None:
+        while True:
+            try:
+                cursors = {r.tenant: r.cursor for r in self.routers.values()}
+                found = await self.store.read_log(cursors, block=0.5)
+                for tenant, entries in found.items():
+                    router = self.routers.get(uuid.UUID(tenant))
+                    if router is None:
+                        continue
+                    async with router.lock:
+                        router.apply(entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reading the routing log failed")
+                await asyncio.sleep(0.5)
+
+    def _leads(self, tenant_id: uuid.UUID) -> bool:
+        return self._leading.get(tenant_id, 0.0) > time.monotonic()
+
+    def _due(self, tenant_id: uuid.UUID, duty: str, every: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get((tenant_id, duty), 0.0) < every:
+            return False
+        self._last[(tenant_id, duty)] = now
+        return True
+
+    async def _steward(self) -> None:
+        while True:
+            for tenant_id, router in list(self.routers.items()):
+                try:
+                    await self._stewardship(tenant_id, router)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("steward duties failed for a tenant")
+            await asyncio.sleep(self.timing.tick)
+
+    async def _stewardship(self, tenant_id: uuid.UUID, router: TenantRouter) -> None:
+        now = self.clock()
+        if self._due(tenant_id, "stats", 1.0):
+            router.refresh_stats(now)
+        if self._due(tenant_id, "lease", self.timing.lease / 5):
+            if await self.store.acquire(f"steward:{tenant_id}", self.process, self.timing.lease):
+                self._leading[tenant_id] = time.monotonic() + self.timing.lease * 0.8
+            else:
+                self._leading.pop(tenant_id, None)
+        if not self._leads(tenant_id):
+            router.pending = FollowUp()
+            return
+        if self._due(tenant_id, "hours", 30.0):
+            self._apply_hours(router)
+        next_timer = router.engine.next_timer()
+        if next_timer is not None and next_timer <= now:
+            await self._run(router, lambda at, notes: router.engine.advance(at))
+        if router.pending.contacts or router.pending.agents:
+            pending, router.pending = router.pending, FollowUp()
+            await self._run(router, lambda at, notes: router.engine.follow(pending, at))
+        ended = [c for c, until in router.wrap_up_until.items() if until <= now]
+        for contact_id in ended:
+            with contextlib.suppress(RoutingError):
+                await self.complete(tenant_id, uuid.UUID(contact_id), None)
+        if self._due(tenant_id, "connections", 1.0):
+            await self._check_connections(tenant_id, router)
+        await self._record(tenant_id)
+        if self._due(tenant_id, "sweep", self.timing.sweep):
+            await self._sweep(tenant_id, router)
+
+    async def _check_connections(self, tenant_id: uuid.UUID, router: TenantRouter) -> None:
+        live = await self.store.live_agents(router.tenant)
+        gone = self._gone_since.setdefault(tenant_id, {})
+        now = self.clock()
+        for agent_id, agent in list(router.snapshot.agents.items()):
+            if agent.presence == Presence.OFFLINE or agent_id in live:
+                gone.pop(agent_id, None)
+                continue
+            if agent_id not in gone:
+                await self._agent_gone(tenant_id, agent_id)
+            elif now - gone[agent_id] >= self.timing.grace:
+                gone.pop(agent_id, None)
+                await self._agent_lost(router, agent_id)
+
+    async def _record(self, tenant_id: uuid.UUID) -> None:
+        """Write the log to the database, from where the last steward stopped."""
+        name = f"recorded:{tenant_id}"
+        cursor = await self.store.get_value(name) or "0-0"
+        while True:
+            found = await self.store.read_log({str(tenant_id): cursor}, count=500)
+            entries = found.get(str(tenant_id), [])
+            if not entries:
+                return
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                await repo.record(session, tenant_id, entries)
+            cursor = entries[-1].id
+            await self.store.set_value(name, cursor)
+
+    async def _sweep(self, tenant_id: uuid.UUID, router: TenantRouter) -> None:
+        """Route stored contacts the state store does not know. The log is recorded up to
+        a point taken *after* reading the store, so a contact that left the store before
+        that point already shows as finished in the database."""
+        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+            rows = await repo.unfinished_contacts(session, tenant_id)
+        horizon = self.clock() - 5.0
+        candidates = [r for r in rows if r.created_at.timestamp() < horizon]
+        if not candidates:
+            return
+        fresh = await self.store.fetch(router.tenant, [f"c:{r.id}" for r in candidates])
+        missing = [r.id for r in candidates if fresh.get(f"c:{r.id}") is None]
+        if not missing:
+            return
+        await self._record(tenant_id)
+        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+            rows = await repo.unfinished_contacts(session, tenant_id, missing)
+        for row in rows:
+            if str(row.id) in router.snapshot.contacts:
+                continue
+            logger.warning("re-routing a stored contact the routing state did not know")
+            with contextlib.suppress(RoutingError):
+                await self._arrive(router, repo.contact_state(row), reason="recovered")

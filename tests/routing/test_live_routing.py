@@ -94,7 +94,8 @@ async def test_a_contact_is_offered_accepted_transferred_and_completed(
     assert moved.json()["status"] == "queued"
     await client.put(f"{API}/me/presence", headers=bob_h, json={"presence": "available"})
     await until(lambda: _is(client, admin, contact_id, "offered"))
-    assert (await client.post(f"{API}/contacts/{contact_id}/accept", headers=bob_h)).status_code == 200
+    taken = await client.post(f"{API}/contacts/{contact_id}/accept", headers=bob_h)
+    assert taken.status_code == 200, taken.text
     done = await client.post(f"{API}/contacts/{contact_id}/complete", headers=bob_h)
     assert done.status_code == 200, done.text
 

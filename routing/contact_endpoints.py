@@ -112,13 +112,8 @@ async def cancel_contact(contact_id: uuid.UUID, body: CancelIn, subject: Writer,
     return await svc.contact_out(session, contact)
 
 
-Action = Literal["accept", "decline", "wrap-up", "complete"]
-
-
-@router.post("/contacts/{contact_id}/{action}", response_model=ContactOut)
-async def act_on_contact(contact_id: uuid.UUID, action: Action, subject: Reader,
-                         session: DbSession) -> ContactOut:
-    """The agent's answer to an offer, and the end of their work on the contact."""
+async def _act(contact_id: uuid.UUID, action: str, subject: Subject,
+               session: DbSession) -> ContactOut:
     contact = await svc.get_contact(session, subject, contact_id)
     agent_id = _agent(subject)
     routing = svc.routing_of(session)
@@ -132,6 +127,33 @@ async def act_on_contact(contact_id: uuid.UUID, action: Action, subject: Reader,
     else:
         await svc.run(routing.complete(tenant_id, contact.id, agent_id))
     return await svc.contact_out(session, contact)
+
+
+@router.post("/contacts/{contact_id}/accept", response_model=ContactOut)
+async def accept_contact(contact_id: uuid.UUID, subject: Reader,
+                         session: DbSession) -> ContactOut:
+    """Take the offered contact (the first of several agents offered it wins)."""
+    return await _act(contact_id, "accept", subject, session)
+
+
+@router.post("/contacts/{contact_id}/decline", response_model=ContactOut)
+async def decline_contact(contact_id: uuid.UUID, subject: Reader,
+                          session: DbSession) -> ContactOut:
+    """Refuse the offer: the contact waits again at its age, never offered to you again."""
+    return await _act(contact_id, "decline", subject, session)
+
+
+@router.post("/contacts/{contact_id}/wrap-up", response_model=ContactOut)
+async def wrap_up_contact(contact_id: uuid.UUID, subject: Reader,
+                          session: DbSession) -> ContactOut:
+    """After-contact work: the contact keeps its place in your capacity until completed."""
+    return await _act(contact_id, "wrap-up", subject, session)
+
+
+@router.post("/contacts/{contact_id}/complete", response_model=ContactOut)
+async def complete_contact(contact_id: uuid.UUID, subject: Reader,
+                           session: DbSession) -> ContactOut:
+    return await _act(contact_id, "complete", subject, session)
 
 
 @router.get("/presence", response_model=list[AgentStateOut])

@@ -91,6 +91,8 @@ SCOPE_HELP = {
     Scope.USERS_READ: "Read users and invitations",
     Scope.USERS_WRITE: "Create, change and delete users; send invitations",
     Scope.API_KEYS_WRITE: "Create and revoke API keys",
+    Scope.CONTACTS_READ: "Read contacts and their history",
+    Scope.CONTACTS_WRITE: "Create, transfer and cancel contacts",
 }
 ACTIVITY_LABELS = {
     "tenant.created": "Workspace created",

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from plateaux.api import auth_endpoints, users
 from plateaux.platform.auth import sso_endpoints
-from plateaux.routing import contact_endpoints
+from plateaux.routing import config_endpoints, contact_endpoints
 from plateaux.tenants import endpoints as tenant_endpoints
 
 api_router = APIRouter()
@@ -15,3 +15,4 @@ api_router.include_router(users.router)
 api_router.include_router(tenant_endpoints.router)
 api_router.include_router(sso_endpoints.api)
 api_router.include_router(contact_endpoints.router)
+api_router.include_router(config_endpoints.router)

@@ -102,6 +102,7 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.platform.auth.sso_endpoints import pages as sso_pages
     from plateaux.platform.health import router as health
     from plateaux.platform.operator_console import router as operator_console
+    from plateaux.routing.console import router as routing_console
     from plateaux.tenants.console import router as tenant_console
 
     app.include_router(health)
@@ -112,3 +113,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(sso_pages)
     app.include_router(operator_console)
     app.include_router(tenant_console)
+    app.include_router(routing_console)

@@ -1,4 +1,4 @@
-"""The demo tenant `make run` starts with: people, teams, sites, skills, hours.
+"""The demo tenant `make run` starts with: people, teams, sites, skills, hours, routing.
 
 Idempotent: running it again leaves an existing demo tenant as it is.
 """
@@ -14,6 +14,7 @@ from plateaux.platform.auth.models import Operator
 from plateaux.platform.database import Database, bind_tenant
 from plateaux.platform.security import hash_password
 from plateaux.platform.settings import Settings
+from plateaux.routing.demo import seed_routing
 from plateaux.tenants import repository, service
 from plateaux.tenants.models import (
     AllowedDomain,
@@ -101,6 +102,7 @@ async def seed_demo(settings: Settings) -> str:
                 await _fill(session, tenant.id)
             else:
                 await bind_tenant(session, tenant.id)
+            await seed_routing(session, tenant.id)
     finally:
         await db.dispose()
     return _summary(settings)

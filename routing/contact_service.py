@@ -22,7 +22,7 @@ from plateaux.platform.services import Services
 from plateaux.routing.contact_schemas import AgentStateOut, ContactIn, ContactOut, TransferIn
 from plateaux.routing.live import RoutingError, RoutingService
 from plateaux.routing.models import AwayReason, Contact, ContactEvent, RoutingQueue, RoutingWorkflow
-from plateaux.routing.router import Result
+from plateaux.routing.router import Result, RoutingConflict
 from plateaux.routing.state import ContactStatus, Presence
 from plateaux.tenants.models import Skill, User
 
@@ -69,8 +69,9 @@ async def create_contact(session: AsyncSession, subject: Subject, body: ContactI
     contact_id = contact.id
 
     async def route() -> None:
-        # Stored already: if routing refuses it now, it stays visible as queued.
-        with contextlib.suppress(RoutingError):
+        # Stored already: if routing refuses it now, it stays visible as queued; if the
+        # routing state is too contested this instant, the steward's sweep routes it.
+        with contextlib.suppress(RoutingError, RoutingConflict):
             await routing.arrive(tenant_id, contact_id)
 
     after_commit(session, route)
@@ -109,10 +110,11 @@ async def contact_events(session: AsyncSession, subject: Subject,
 
 
 async def run(coroutine: Awaitable[Result]) -> Result:
-    """Routing refusals are conflicts with the contact's state, for the client to see."""
+    """Routing refusals are conflicts with the contact's state, for the client to see; so
+    is a state that kept changing under this request (the client may try again)."""
     try:
         return await coroutine
-    except RoutingError as error:
+    except (RoutingError, RoutingConflict) as error:
         raise Conflict(str(error)) from error
 
 

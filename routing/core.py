@@ -170,7 +170,10 @@ def _choose_agents(snapshot: Snapshot, contact: ContactState, now: float,
             return chosen  # reserved for them: nobody else qualifies yet
         if len(chosen) >= wanted:
             return chosen
-    candidates = snapshot.free_agents(queue.id, channel, now - contact.created_at)
+    # Agents below a required skill level are left out of the walk by the snapshot's
+    # per-level lists; ``acceptable`` still tests every rule.
+    candidates = snapshot.free_agents(queue.id, channel, now - contact.created_at,
+                                      contact.required_skills)
     agents = snapshot.agents
     if queue.strategy == Strategy.LONGEST_IDLE and not state.preferences:
         # The walk is in longest-idle order already: stop at the first eligible agents.

@@ -44,7 +44,7 @@ from plateaux.routing.lifecycle import (
 )
 from plateaux.routing.snapshot import Snapshot
 from plateaux.routing.state import AgentState, ContactState, ContactStatus, Offer, Presence
-from plateaux.routing.workflows import Placement, Workflow, evaluate_workflow
+from plateaux.routing.workflows import OverflowAction, Placement, Workflow, evaluate_workflow
 
 # Called before each offer is applied, with the snapshot as the decision saw it.
 Auditor = Callable[[Snapshot, Offer, float], None]
@@ -59,10 +59,13 @@ class Outcome:
 
     offers: list[Offer] = field(default_factory=list)
     overflowed: list[tuple[str, Placement]] = field(default_factory=list)
+    # Overflow that keeps the contact waiting, in another queue (for its history).
+    redirected: list[tuple[str, Placement]] = field(default_factory=list)
 
     def extend(self, other: Outcome) -> None:
         self.offers += other.offers
         self.overflowed += other.overflowed
+        self.redirected += other.redirected
 
 
 class Engine:
@@ -180,8 +183,7 @@ class Engine:
                 continue
             if contact.workflow_id is not None:
                 placement = evaluate_workflow(contact, self.workflows, now, self.context)
-                if placement.queue_id is None:
-                    outcome.overflowed.append((contact_id, placement))
+                _note_overflow(outcome, contact_id, placement)
                 place_contact(self.snapshot, contact_id, placement)
             if contact_id in self.snapshot.contacts:
                 waking.append(contact_id)
@@ -205,8 +207,7 @@ class Engine:
         contact = self.snapshot.contacts[contact_id]
         placement = evaluate_workflow(contact, self.workflows, now, self.context)
         outcome = Outcome()
-        if placement.queue_id is None:
-            outcome.overflowed.append((contact_id, placement))
+        _note_overflow(outcome, contact_id, placement)
         outcome.extend(self._follow(place_contact(self.snapshot, contact_id, placement), now))
         return outcome
 
@@ -266,3 +267,10 @@ class Engine:
         audit = self.audit
         assert audit is not None
         return lambda snapshot, offer: audit(snapshot, offer, now)
+
+
+def _note_overflow(outcome: Outcome, contact_id: str, placement: Placement) -> None:
+    if placement.queue_id is None:
+        outcome.overflowed.append((contact_id, placement))
+    elif placement.overflow == OverflowAction.TRANSFER_QUEUE:
+        outcome.redirected.append((contact_id, placement))

@@ -148,6 +148,12 @@ def _at(value: Any) -> datetime:
     return datetime.fromtimestamp(float(value), UTC)
 
 
+def _repeat_id(entry_id: str, key: tuple[str, str], repeats: dict[tuple[str, str], int]) -> str:
+    count = repeats.get(key, 0)
+    repeats[key] = count + 1
+    return entry_id if count == 0 else f"{entry_id}.{count}"
+
+
 async def record(session: AsyncSession, tenant_id: uuid.UUID,
                  entries: Sequence[LogEntry]) -> None:
     """Write the log's events as history and bring the contacts' rows up to date. Entries
@@ -166,6 +172,10 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
     for entry in entries:
         if entry.id in done:
             continue
+        # One log entry can hold several operations committed together, so one contact
+        # can be offered twice in it (offered, declined, offered to another): repeats get
+        # a suffixed id, the first keeps the entry's own (which says it was recorded).
+        repeats: dict[tuple[str, str], int] = {}
         for event in entry.events:
             at = _at(event["at"])
             if event.get("k") == "presence":
@@ -174,7 +184,8 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
                     continue
                 agent_rows.append({
                     "id": uuid.uuid4(), "tenant_id": tenant_id, "user_id": user_id,
-                    "log_id": entry.id, "presence": event["p"], "reason": event.get("r"),
+                    "log_id": _repeat_id(entry.id, ("presence", str(user_id)), repeats),
+                    "presence": event["p"], "reason": event.get("r"),
                     "previous": event.get("prev"), "previous_seconds": event.get("secs"),
                     "at": at})
                 continue
@@ -184,7 +195,8 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
             kind = str(event["k"])
             contact_rows.append({
                 "id": uuid.uuid4(), "tenant_id": tenant_id, "contact_id": contact_id,
-                "log_id": entry.id, "kind": kind, "status": event.get("s") or kind,
+                "log_id": _repeat_id(entry.id, (kind, str(contact_id)), repeats),
+                "kind": kind, "status": event.get("s") or kind,
                 "agent_id": _uuid(event.get("a")), "queue_id": _uuid(event.get("q")),
                 "details": event.get("d") or {}, "at": at})
             change = changes.setdefault(contact_id, {})

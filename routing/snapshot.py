@@ -6,6 +6,11 @@ A decision must not scan 10,000 agents or every waiting contact, so the snapshot
   one more contact of that channel, sorted by (load, idle since): the longest-idle walk
   reads the lists whose delay the contact has waited out, in order, and stops at the first
   eligible agents (backup agents with a delay are not even looked at for young contacts);
+- the same lists split by the level of a skill the queue's contacts have asked for, so a
+  walk for "skill >= 4" merges the lists of levels 4 and up and never meets the agents
+  below (in a busy queue those are most of the free ones: the qualified are taken first).
+  A queue's skills are indexed when a decision first asks for one, up to
+  ``MAX_INDEXED_SKILLS`` per queue, since every indexed skill adds a list per agent move;
 - per (queue, channel), the waiting contacts sorted in the queue's order (priority first,
   then age, oldest or newest first); contacts routed to a named agent wait in that agent's
   own list instead;
@@ -42,6 +47,11 @@ from plateaux.routing.state import (
 AgentKey = tuple[int, float, str]
 # (-priority, age key, contact id): highest priority, then the queue's age order, first.
 ContactKey = tuple[int, float, str]
+# (queue, channel, membership delay, skill, level): skill "" (level 0) lists every agent.
+FreeBucket = tuple[str, str, float, str, int]
+
+# Skills indexed per queue at most: past that a requirement walks the unsplit lists.
+MAX_INDEXED_SKILLS = 4
 
 OFF_DUTY = frozenset({Presence.OFFLINE, Presence.AWAY})
 FINISHED = frozenset({ContactStatus.COMPLETED, ContactStatus.ABANDONED, ContactStatus.CANCELLED})
@@ -63,8 +73,10 @@ class Snapshot:
         self.agents: dict[str, AgentState] = {}
         self.queues: dict[str, Queue] = {}
         self.contacts: dict[str, ContactState] = {}
-        self._free: dict[tuple[str, str, float], list[AgentKey]] = {}
-        self._agent_at: dict[str, tuple[AgentKey, tuple[tuple[str, str, float], ...]]] = {}
+        self._free: dict[FreeBucket, list[AgentKey]] = {}
+        self._agent_at: dict[str, tuple[AgentKey, tuple[FreeBucket, ...]]] = {}
+        self._indexed_skills: dict[str, tuple[str, ...]] = {}  # queue -> skills split by
+        self._levels: dict[tuple[str, str], list[int]] = {}  # (queue, skill) -> levels seen
         self._waiting: dict[tuple[str, str], list[ContactKey]] = {}
         self._queue_channels: dict[str, set[str]] = {}
         self._direct: dict[str, list[ContactKey]] = {}
@@ -72,6 +84,7 @@ class Snapshot:
                                           tuple[str, ...], str | None]] = {}
         self._members: dict[str, set[str]] = {}
         self._delays: dict[str, tuple[float, ...]] = {}
+        self._delay_counts: dict[str, dict[float, int]] = {}  # queue -> delay -> members
         self._held: dict[str, dict[str, int]] = {}  # agent -> queue -> contacts held
         self._busy: dict[str, list[int]] = {}  # queue -> agents of each threshold group busy
         self._traffic: dict[str, list[int]] = {}  # queue -> [total, per threshold...]
@@ -153,13 +166,34 @@ class Snapshot:
         if not routable(agent):
             return
         channels = [c for c, cap in agent.capacity.items() if cap > 0 and has_room(agent, c)]
+        if not channels:
+            return
         key: AgentKey = (agent.total_load, agent.idle_since, agent.id)
-        buckets = tuple((queue_id, channel, membership.delay)
-                        for queue_id, membership in agent.queues.items()
-                        for channel in channels)
+        buckets: list[FreeBucket] = []
+        skills = agent.skills
+        for queue_id, membership in agent.queues.items():
+            delay = membership.delay
+            indexed = self._indexed_skills.get(queue_id, ())
+            for skill in indexed:
+                level = skills.get(skill, 0)
+                levels = self._levels[(queue_id, skill)]
+                if level not in levels:
+                    insort(levels, level)
+            for channel in channels:
+                if not indexed:
+                    buckets.append((queue_id, channel, delay, "", 0))
+                # Once split by a skill, the lists of all its levels merged are the
+                # queue's whole list: no agent move pays for an unsplit copy.
+                for skill in indexed:
+                    buckets.append((queue_id, channel, delay, skill, skills.get(skill, 0)))
+        free = self._free
         for bucket in buckets:
-            insort(self._free.setdefault(bucket, []), key)
-        self._agent_at[agent.id] = (key, buckets)
+            entries = free.get(bucket)
+            if entries is None:
+                free[bucket] = [key]
+            else:
+                insort(entries, key)
+        self._agent_at[agent.id] = (key, tuple(buckets))
 
     def _unindex_agent(self, agent_id: str) -> None:
         placed = self._agent_at.pop(agent_id, None)
@@ -181,10 +215,21 @@ class Snapshot:
             elif old is not None:
                 members.discard(old.id)
         for queue_id in touched:
-            if before.get(queue_id) != after.get(queue_id):
-                delays = {self.agents[m].queues[queue_id].delay
-                          for m in self._members.get(queue_id, ()) if m in self.agents}
-                self._delays[queue_id] = tuple(sorted(d for d in delays if d > 0))
+            was, now = before.get(queue_id), after.get(queue_id)
+            if was == now or (was is not None and now is not None and was.delay == now.delay):
+                continue
+            # Counted rather than recomputed from the members: loading a queue of thousands
+            # of agents must not walk them all for each one added.
+            counts = self._delay_counts.setdefault(queue_id, {})
+            if was is not None:
+                left = counts.get(was.delay, 0) - 1
+                if left > 0:
+                    counts[was.delay] = left
+                else:
+                    counts.pop(was.delay, None)
+            if now is not None:
+                counts[now.delay] = counts.get(now.delay, 0) + 1
+            self._delays[queue_id] = tuple(sorted(d for d in counts if d > 0))
 
     def _regroup(self, old: AgentState, new: AgentState) -> None:
         """An agent moved site or changed skills: move their busy counts between groups."""
@@ -297,17 +342,55 @@ class Snapshot:
 
     # --- reads for the decision core ------------------------------------------------------
 
-    def free_agents(self, queue_id: str, channel: str,
-                    waited: float = math.inf) -> Iterable[AgentKey]:
+    def free_agents(self, queue_id: str, channel: str, waited: float = math.inf,
+                    skills: Mapping[str, int] | None = None) -> Iterable[AgentKey]:
         """Available members of the queue with room for ``channel``, least loaded and
-        longest idle first, among those whose membership delay is at most ``waited``."""
-        lists = [self._free.get((queue_id, channel, 0.0), [])]
-        lists += [self._free.get((queue_id, channel, d), [])
-                  for d in self._delays.get(queue_id, ()) if d <= waited]
-        lists = [entries for entries in lists if entries]
+        longest idle first, among those whose membership delay is at most ``waited``.
+
+        With ``skills`` (a contact's required levels), agents below the level of one of
+        them may be left out (the order of the others is the same): callers still test
+        every requirement, this only spares them walking agents who cannot pass."""
+        skill, level = self._split_by(queue_id, skills) if skills else ("", 0)
+        tiers: Sequence[int] = (0,)
+        if skill:
+            levels = self._levels[(queue_id, skill)]
+            tiers = levels[bisect_left(levels, level):]
+        elif queue_id in self._indexed_skills:
+            skill = self._indexed_skills[queue_id][0]
+            tiers = self._levels[(queue_id, skill)]  # every level of it: everyone
+        delays = [0.0, *(d for d in self._delays.get(queue_id, ()) if d <= waited)]
+        free = self._free
+        lists = [entries for d in delays for tier in tiers
+                 if (entries := free.get((queue_id, channel, d, skill, tier)))]
         if len(lists) <= 1:
             return lists[0] if lists else ()
         return heapq.merge(*lists)
+
+    def _split_by(self, queue_id: str, skills: Mapping[str, int]) -> tuple[str, int]:
+        """The required skill whose per-level lists to walk: an indexed one, the highest
+        level first; else the highest required, indexed from now on if there is room."""
+        indexed = self._indexed_skills.get(queue_id, ())
+        best: tuple[int, str] | None = None
+        for skill, level in skills.items():
+            if level > 0 and skill in indexed and (best is None or (level, skill) > best):
+                best = (level, skill)
+        if best is not None:
+            return best[1], best[0]
+        if len(indexed) >= MAX_INDEXED_SKILLS or queue_id not in self.queues:
+            return "", 0
+        level, skill = max((level, skill) for skill, level in skills.items())
+        if level <= 0:
+            return "", 0
+        self._index_skill(queue_id, skill)
+        return skill, level
+
+    def _index_skill(self, queue_id: str, skill: str) -> None:
+        self._indexed_skills[queue_id] = (*self._indexed_skills.get(queue_id, ()), skill)
+        self._levels[(queue_id, skill)] = []
+        for agent_id in self._members.get(queue_id, ()):
+            if agent_id in self._agent_at:
+                self._unindex_agent(agent_id)
+                self._index_agent(self.agents[agent_id])
 
     def waiting(self, queue_id: str, channel: str) -> Sequence[ContactKey]:
         return self._waiting.get((queue_id, channel), ())

@@ -82,6 +82,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("skills", "skills", "Skills", False),
     ("domains", "domains", "Domains", False),
     ("hours", "hours", "Hours", False),
+    ("routing", "routing/queues", "Routing", False),
     ("settings", "settings", "Settings", False),
     ("api-keys", "api-keys", "API keys", False),
 ]
@@ -124,6 +125,15 @@ ACTIVITY_LABELS = {
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
     "sso.configured": "Single sign-on configured",
+    "queue.created": "Queue created",
+    "queue.updated": "Queue changed",
+    "queue.deleted": "Queue deleted",
+    "workflow.created": "Workflow created",
+    "workflow.updated": "Workflow changed",
+    "workflow.deleted": "Workflow deleted",
+    "routing_profile.changed": "Routing profile changed",
+    "away_reason.created": "Away reason added",
+    "away_reason.deleted": "Away reason removed",
 }
 
 

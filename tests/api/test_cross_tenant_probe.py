@@ -25,7 +25,7 @@ PARAM = re.compile(r"{(\w+)}")
 async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: TenantFactory) -> None:
     """Give the tenant one object of every kind, through the API where it exists."""
     headers = await bearer(client, world)
-    await tenants.add_user(world, role=Role.AGENT)
+    agent = await tenants.add_user(world, role=Role.AGENT)
     for path, body in [
         ("/teams", {"name": "Team B"}),
         ("/sites", {"name": "Site B"}),
@@ -36,6 +36,18 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
         ("/invitations", {"email": "new@b.example.com", "role": "agent"}),
     ]:
         await client.post(API_PREFIX + path, json=body, headers=headers)
+    routing = API_PREFIX + "/routing"
+    queue = await client.post(routing + "/queues", json={"name": "Queue B"}, headers=headers)
+    queue_id = queue.json()["id"]
+    for path, body in [
+        ("/workflows", {"name": "Workflow B",
+                        "definition": {"default_steps": [{"queue_id": queue_id}]}}),
+        ("/away-reasons", {"code": "break", "label": "Break"}),
+    ]:
+        assert (await client.post(routing + path, json=body, headers=headers)).status_code == 201
+    profile = await client.put(f"{routing}/profiles/{agent.id}", headers=headers,
+                               json={"queues": {queue_id: {"priority": 1}}})
+    assert profile.status_code == 200, profile.text
 
 
 def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:

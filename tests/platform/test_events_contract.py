@@ -149,6 +149,32 @@ async def test_every_subscriber_receives_every_event_in_publication_order(
             assert await receive(sub, 200) == list(range(200))
 
 
+async def test_publish_many_delivers_each_event_to_its_audience_in_order(bus: EventBus) -> None:
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    async with bus.subscribe(tenant, ["tenant"]) as everyone, \
+            bus.subscribe(tenant, ["user:1"]) as user, \
+            bus.subscribe(other, ["tenant"]) as stranger:
+        await bus.publish_many([probe(tenant, "tenant", 1), probe(tenant, "user:1", 2),
+                                probe(tenant, "tenant", 3), probe(other, "user:1", 4)])
+        await bus.publish_many([])
+        await bus.publish(probe(tenant, "tenant", 5))
+        assert await receive(everyone, 3) == [1, 3, 5]
+        assert await receive(user, 1) == [2]
+        assert await stranger.get(timeout=0.2) is None
+
+
+async def test_publish_many_sends_nothing_when_one_payload_cannot_be_encoded(
+    bus: EventBus,
+) -> None:
+    tenant = uuid.uuid4()
+    bad = Event(tenant_id=tenant, type="bad", audience="tenant", payload={"user": object()})
+    async with bus.subscribe(tenant, ["tenant"]) as sub:
+        with pytest.raises(TypeError, match="not object"):
+            await bus.publish_many([probe(tenant, n=1), bad])
+        await bus.publish(probe(tenant, n=2))
+        assert await receive(sub, 1) == [2]
+
+
 async def test_leaving_the_context_unsubscribes(bus: EventBus) -> None:
     tenant = uuid.uuid4()
     async with bus.subscribe(tenant, ["tenant"]) as staying:

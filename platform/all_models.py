@@ -2,8 +2,16 @@
 
 from plateaux.api import models as api_models
 from plateaux.billing import models as billing_models
+from plateaux.embed import models as embed_models
 from plateaux.platform.auth import models as auth_models
 from plateaux.routing import models as routing_models
 from plateaux.tenants import models as tenant_models
 
-__all__ = ["api_models", "auth_models", "billing_models", "routing_models", "tenant_models"]
+__all__ = [
+    "api_models",
+    "auth_models",
+    "billing_models",
+    "embed_models",
+    "routing_models",
+    "tenant_models",
+]

@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     from plateaux.api.router import api_router
+    from plateaux.embed.console import router as embed_console
+    from plateaux.embed.demo import router as embed_demo
+    from plateaux.embed.public_endpoints import router as embed_public
     from plateaux.platform.auth.account_pages import router as account_pages
     from plateaux.platform.auth.operator_pages import router as operator_pages
     from plateaux.platform.auth.pages import router as auth_pages
@@ -107,10 +110,13 @@ def _include_routers(app: FastAPI) -> None:
 
     app.include_router(health)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(embed_public)
     app.include_router(auth_pages)
     app.include_router(account_pages)
     app.include_router(operator_pages)
     app.include_router(sso_pages)
     app.include_router(operator_console)
     app.include_router(tenant_console)
+    app.include_router(embed_console)
+    app.include_router(embed_demo)
     app.include_router(routing_console)

@@ -10,6 +10,7 @@ from datetime import time
 from sqlmodel import select
 
 from plateaux.billing.models import Plan
+from plateaux.embed.demo import seed_widget
 from plateaux.platform.auth.models import Operator
 from plateaux.platform.database import Database, bind_tenant
 from plateaux.platform.security import hash_password
@@ -103,6 +104,7 @@ async def seed_demo(settings: Settings) -> str:
             else:
                 await bind_tenant(session, tenant.id)
             await seed_routing(session, tenant.id)
+            await seed_widget(session, tenant.id, secret_key=settings.secret_key)
     finally:
         await db.dispose()
     return _summary(settings)
@@ -169,6 +171,7 @@ def _summary(settings: Settings) -> str:
         f"(admin@demo.example.com / {DEMO_PASSWORD})",
         f"  Agent console    : {base}/t/{DEMO_SLUG}/agent/  "
         f"(agent1@demo.example.com / {DEMO_PASSWORD})",
+        f"  Demo shop (widget): {base}/demo/shop",
         f"  API docs         : {base}/api/v1/docs",
     ]
     return "\n".join(lines)

@@ -83,6 +83,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("domains", "domains", "Domains", False),
     ("hours", "hours", "Hours", False),
     ("routing", "routing/queues", "Routing", False),
+    ("widgets", "widgets", "Widgets", False),
     ("settings", "settings", "Settings", False),
     ("api-keys", "api-keys", "API keys", False),
 ]
@@ -125,6 +126,10 @@ ACTIVITY_LABELS = {
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
     "sso.configured": "Single sign-on configured",
+    "widget.created": "Widget created",
+    "widget.updated": "Widget changed",
+    "widget.secret_rotated": "Widget secret rotated",
+    "widget.deleted": "Widget deleted",
     "queue.created": "Queue created",
     "queue.updated": "Queue changed",
     "queue.deleted": "Queue deleted",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from plateaux.api import auth_endpoints, users
+from plateaux.channels.chat import endpoints as chat_endpoints
 from plateaux.embed import admin_endpoints as embed_endpoints
 from plateaux.platform.auth import sso_endpoints
 from plateaux.routing import config_endpoints, contact_endpoints
@@ -17,4 +18,5 @@ api_router.include_router(tenant_endpoints.router)
 api_router.include_router(sso_endpoints.api)
 api_router.include_router(contact_endpoints.router)
 api_router.include_router(config_endpoints.router)
+api_router.include_router(chat_endpoints.router)
 api_router.include_router(embed_endpoints.router)

@@ -2,6 +2,7 @@
 
 from plateaux.api import models as api_models
 from plateaux.billing import models as billing_models
+from plateaux.channels.chat import models as chat_models
 from plateaux.embed import models as embed_models
 from plateaux.platform.auth import models as auth_models
 from plateaux.routing import models as routing_models
@@ -11,6 +12,7 @@ __all__ = [
     "api_models",
     "auth_models",
     "billing_models",
+    "chat_models",
     "embed_models",
     "routing_models",
     "tenant_models",

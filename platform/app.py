@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     from plateaux.api.router import api_router
+    from plateaux.channels.chat.embed_endpoints import router as chat_visitor
     from plateaux.embed.console import router as embed_console
     from plateaux.embed.demo import router as embed_demo
     from plateaux.embed.public_endpoints import router as embed_public
@@ -111,6 +112,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(embed_public)
+    app.include_router(chat_visitor)
     app.include_router(auth_pages)
     app.include_router(account_pages)
     app.include_router(operator_pages)

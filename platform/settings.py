@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # Loopback identity providers are refused unless the operator allows them (tests).
     allow_private_sso_issuers: bool = False
     db_pool_size: int = Field(default=10, ge=1)
+    # Chat attachments: stored under data_dir/attachments; larger or other types refused.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    attachment_types: list[str] = Field(default_factory=lambda: [
+        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
     log_json: bool = True
 
     @model_validator(mode="after")

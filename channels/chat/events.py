@@ -1,0 +1,57 @@
+"""What chat publishes on the event bus, and the frames clients receive.
+
+Every event's payload is the frame itself (``{"type": ...}``), so forwarding is one step.
+Audiences: ``conversation:<id>`` carries what the visitor may see; ``conversation:<id>:agents``
+carries everything (notes and whispers too) for the agent and supervisors watching.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from plateaux.channels.chat.models import PUBLIC_KINDS, ConversationMessage, MessageKind
+
+MESSAGE = "chat.message"
+TYPING = "chat.typing"
+READ = "chat.read"
+ENDED = "chat.ended"
+RATED = "chat.rated"
+
+
+def public_audience(conversation_id: uuid.UUID) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def agents_audience(conversation_id: uuid.UUID) -> str:
+    return f"conversation:{conversation_id}:agents"
+
+
+def contact_audience(contact_id: uuid.UUID) -> str:
+    return f"contact:{contact_id}"
+
+
+def message_frame(message: ConversationMessage) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "seq": message.seq,
+        "kind": message.kind,
+        "author_type": message.author_type,
+        "author_name": message.author_name,
+        "body": message.body,
+        "text": message.text,
+        "attachments": list(message.attachments or []),
+        "created_at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+    }
+
+
+def is_public(kind: str) -> bool:
+    return MessageKind(kind) in PUBLIC_KINDS
+
+
+def audiences_for(conversation_id: uuid.UUID, kind: str) -> list[str]:
+    """Where a message of this kind goes: agents always, the visitor for public kinds."""
+    if is_public(kind):
+        return [public_audience(conversation_id), agents_audience(conversation_id)]
+    return [agents_audience(conversation_id)]

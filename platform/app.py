@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _include_routers(app: FastAPI) -> None:
     from plateaux.api.router import api_router
     from plateaux.channels.chat.embed_endpoints import router as chat_visitor
+    from plateaux.console.admin_pages import router as console_admin
+    from plateaux.console.pages import router as agent_consoles
     from plateaux.embed.console import router as embed_console
     from plateaux.embed.demo import router as embed_demo
     from plateaux.embed.public_endpoints import router as embed_public
@@ -122,3 +124,5 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(embed_console)
     app.include_router(embed_demo)
     app.include_router(routing_console)
+    app.include_router(agent_consoles)
+    app.include_router(console_admin)

@@ -16,6 +16,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
     _ROOT / "tenants" / "templates",
+    _ROOT / "console" / "templates",
 ]
 
 _env = Environment(

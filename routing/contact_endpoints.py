@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 
 from plateaux.api.idempotency import idempotent_create
 from plateaux.api.pagination import Page, Pagination
+from plateaux.console.service import check_code as check_wrap_up_code
 from plateaux.platform.auth.subject import Scope, Subject
 from plateaux.platform.deps import DbSession, require_scope
 from plateaux.platform.errors import Forbidden
@@ -25,6 +26,7 @@ from plateaux.routing.contact_schemas import (
     ContactOut,
     PresenceIn,
     TransferIn,
+    WrapUpIn,
 )
 from plateaux.routing.models import Contact
 from plateaux.routing.state import Channel, Presence
@@ -60,6 +62,7 @@ async def list_contacts(
     status: Annotated[StatusName | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
     queue_id: Annotated[uuid.UUID | None, Query()] = None,
+    customer_key: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[ContactOut]:
     query = select(Contact).where(Contact.tenant_id == subject.tenant_id)
     if status is not None:
@@ -68,6 +71,8 @@ async def list_contacts(
         query = query.where(Contact.channel == channel.value)
     if queue_id is not None:
         query = query.where(Contact.queue_id == queue_id)
+    if customer_key is not None:
+        query = query.where(Contact.customer_key == customer_key)
     total = (await session.scalars(select(func.count()).select_from(query.subquery()))).one()
     rows = (await session.scalars(query.order_by(col(Contact.created_at).desc())
                                   .offset(page.offset).limit(page.limit))).all()
@@ -113,9 +118,11 @@ async def cancel_contact(contact_id: uuid.UUID, body: CancelIn, subject: Writer,
 
 
 async def _act(contact_id: uuid.UUID, action: str, subject: Subject,
-               session: DbSession) -> ContactOut:
+               session: DbSession, wrap_up: WrapUpIn | None = None) -> ContactOut:
     contact = await svc.get_contact(session, subject, contact_id)
     agent_id = _agent(subject)
+    if wrap_up is not None and wrap_up.wrap_up_code is not None:
+        await check_wrap_up_code(session, subject, wrap_up.wrap_up_code)
     routing = svc.routing_of(session)
     tenant_id = subject.tenant_id
     if action == "accept":
@@ -126,6 +133,10 @@ async def _act(contact_id: uuid.UUID, action: str, subject: Subject,
         await svc.run(routing.wrap_up(tenant_id, contact.id, agent_id))
     else:
         await svc.run(routing.complete(tenant_id, contact.id, agent_id))
+    if wrap_up is not None and wrap_up.wrap_up_code is not None:
+        # Only once the routing accepted the action: the agent held the contact.
+        contact.outcome = wrap_up.wrap_up_code
+        await session.flush()
     return await svc.contact_out(session, contact)
 
 
@@ -144,16 +155,17 @@ async def decline_contact(contact_id: uuid.UUID, subject: Reader,
 
 
 @router.post("/contacts/{contact_id}/wrap-up", response_model=ContactOut)
-async def wrap_up_contact(contact_id: uuid.UUID, subject: Reader,
-                          session: DbSession) -> ContactOut:
-    """After-contact work: the contact keeps its place in your capacity until completed."""
-    return await _act(contact_id, "wrap-up", subject, session)
+async def wrap_up_contact(contact_id: uuid.UUID, subject: Reader, session: DbSession,
+                          body: WrapUpIn | None = None) -> ContactOut:
+    """After-contact work: the contact keeps its place in your capacity until completed.
+    A wrap-up code given here (or at completion) becomes the contact's outcome."""
+    return await _act(contact_id, "wrap-up", subject, session, body)
 
 
 @router.post("/contacts/{contact_id}/complete", response_model=ContactOut)
-async def complete_contact(contact_id: uuid.UUID, subject: Reader,
-                           session: DbSession) -> ContactOut:
-    return await _act(contact_id, "complete", subject, session)
+async def complete_contact(contact_id: uuid.UUID, subject: Reader, session: DbSession,
+                           body: WrapUpIn | None = None) -> ContactOut:
+    return await _act(contact_id, "complete", subject, session, body)
 
 
 @router.get("/presence", response_model=list[AgentStateOut])
@@ -217,6 +229,9 @@ async def agent_connection(websocket: WebSocket) -> None:
     connected, and their offers and state changes arrive on it."""
     services: Services = websocket.app.state.services
     subject = await _websocket_subject(websocket, services)
+    # Accepted before a refusal is sent: closing a handshake not yet accepted answers a
+    # bare HTTP 403, and the console could not tell a bad token from any other failure.
+    await websocket.accept()
     if subject is None or subject.user_id is None:
         await websocket.close(code=4401)
         return
@@ -224,7 +239,6 @@ async def agent_connection(websocket: WebSocket) -> None:
     if routing is None:
         await websocket.close(code=1011)
         return
-    await websocket.accept()
     connection = uuid.uuid4().hex
     tenant_id, agent_id = subject.tenant_id, subject.user_id
     async with services.bus.subscribe(tenant_id, [f"user:{agent_id}"]) as events:

@@ -99,6 +99,14 @@ class TransferIn(BaseModel):
         return value
 
 
+class WrapUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wrap_up_code: str | None = Field(
+        default=None, max_length=40,
+        description="One of the tenant's wrap-up codes; kept as the contact's outcome")
+
+
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

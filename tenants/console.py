@@ -84,6 +84,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("hours", "hours", "Hours", False),
     ("routing", "routing/queues", "Routing", False),
     ("widgets", "widgets", "Widgets", False),
+    ("console", "console/canned-responses", "Agent console", False),
     ("settings", "settings", "Settings", False),
     ("api-keys", "api-keys", "API keys", False),
 ]
@@ -139,6 +140,11 @@ ACTIVITY_LABELS = {
     "routing_profile.changed": "Routing profile changed",
     "away_reason.created": "Away reason added",
     "away_reason.deleted": "Away reason removed",
+    "canned_response.created": "Canned response added",
+    "canned_response.updated": "Canned response changed",
+    "canned_response.deleted": "Canned response removed",
+    "wrap_up_code.created": "Wrap-up code added",
+    "wrap_up_code.deleted": "Wrap-up code removed",
 }
 
 

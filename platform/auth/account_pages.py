@@ -153,14 +153,14 @@ async def _account_page(
     )
 
 
-@router.get("/t/{slug}/agent/")
+@router.get("/t/{slug}/agent/account/")
 async def account(
     request: Request, console: Console, session: DbSession, done: str | None = None
 ) -> HTMLResponse:
     return await _account_page(request, console, session, notice=ACCOUNT_NOTICES.get(done or ""))
 
 
-@router.post("/t/{slug}/agent/password")
+@router.post("/t/{slug}/agent/account/password")
 async def account_password(request: Request, console: Console, session: DbSession) -> Response:
     fields = await form_fields(request)
     new = fields.get("new_password", "")
@@ -190,21 +190,21 @@ async def account_password(request: Request, console: Console, session: DbSessio
             error_for="password",
             status_code=exc.status,
         )
-    return redirect(f"/t/{console.tenant.slug}/agent/?done=password")
+    return redirect(f"/t/{console.tenant.slug}/agent/account/?done=password")
 
 
-@router.post("/t/{slug}/agent/two-factor/start")
+@router.post("/t/{slug}/agent/account/two-factor/start")
 async def account_totp_start(
     request: Request, console: Console, session: DbSession, services: ServicesDep
 ) -> Response:
     if console.user.totp_enabled:
-        return redirect(f"/t/{console.tenant.slug}/agent/?done=totp-already")
+        return redirect(f"/t/{console.tenant.slug}/agent/account/?done=totp-already")
     secret, _uri = await service.start_totp(services, console.user)
     setup = _seal_setup(services.settings, console.user, secret)
     return await _account_page(request, console, session, setup=setup)
 
 
-@router.post("/t/{slug}/agent/two-factor/enable")
+@router.post("/t/{slug}/agent/account/two-factor/enable")
 async def account_totp_enable(
     request: Request, console: Console, session: DbSession, services: ServicesDep
 ) -> Response:
@@ -233,10 +233,10 @@ async def account_totp_enable(
             setup=setup,
             status_code=exc.status,
         )
-    return redirect(f"/t/{console.tenant.slug}/agent/?done=totp-on")
+    return redirect(f"/t/{console.tenant.slug}/agent/account/?done=totp-on")
 
 
-@router.post("/t/{slug}/agent/two-factor/disable")
+@router.post("/t/{slug}/agent/account/two-factor/disable")
 async def account_totp_disable(request: Request, console: Console, session: DbSession) -> Response:
     fields = await form_fields(request)
     try:
@@ -250,6 +250,6 @@ async def account_totp_disable(request: Request, console: Console, session: DbSe
             error_for="totp",
             status_code=exc.status,
         )
-    return redirect(f"/t/{console.tenant.slug}/agent/?done=totp-off")
+    return redirect(f"/t/{console.tenant.slug}/agent/account/?done=totp-off")
 
 

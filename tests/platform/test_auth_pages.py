@@ -321,7 +321,7 @@ async def test_two_factor_setup_then_sign_in_needs_the_code(
     world = await tenants.create()
     agent = await tenants.add_user(world, role=Role.AGENT)
     assert (await sign_in(client, world.slug, agent.email, PASSWORD)).status_code == 303
-    account = f"/t/{world.slug}/agent/"
+    account = f"/t/{world.slug}/agent/account/"
     token = await page_csrf(client, account)
 
     started = await client.post(f"{account}two-factor/start", data={"csrf_token": token})
@@ -362,7 +362,8 @@ async def test_two_factor_setup_then_sign_in_needs_the_code(
     assert bad.status_code == 401 and "not valid" in bad.text
     good = await client.post(f"/t/{world.slug}/login/mfa",
                              data={"csrf_token": mfa_token, "code": pyotp.TOTP(key).now()})
-    assert good.status_code == 303 and good.headers["location"] == account
+    # Signing in lands on the agent console; the account page is beside it.
+    assert good.status_code == 303 and good.headers["location"] == f"/t/{world.slug}/agent/"
     page = await client.get(account)
     assert page.status_code == 200 and agent.email in page.text
     assert await pending_session_lifetime(services, agent) > 3600
@@ -377,7 +378,7 @@ async def test_two_factor_setup_then_sign_in_needs_the_code(
     assert off.status_code == 303
     client.cookies.clear()
     again = await sign_in(client, world.slug, agent.email, PASSWORD)
-    assert again.headers["location"] == account
+    assert again.headers["location"] == f"/t/{world.slug}/agent/"
 
 
 # ---------------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ async def test_logout_needs_the_csrf_token_and_ends_the_session(
     world = await tenants.create()
     await sign_in(client, world.slug, world.admin.email, PASSWORD)
     cookie = client.cookies[USER_COOKIE]
-    account = f"/t/{world.slug}/agent/"
+    account = f"/t/{world.slug}/agent/account/"
     forged = await client.post(f"/t/{world.slug}/logout")
     assert forged.status_code == 403
     assert (await client.get(account)).status_code == 200
@@ -425,7 +426,7 @@ async def test_account_page_shows_who_the_person_is(
         await tenant_service.update_user(session, await session.merge(agent), actor="test",
                                          site_id=site.id, languages=["fr", "en"])
     await sign_in(client, world.slug, agent.email, PASSWORD)
-    page = await client.get(f"/t/{world.slug}/agent/")
+    page = await client.get(f"/t/{world.slug}/agent/account/")
     assert page.status_code == 200
     text = page.text
     assert "Chloé &lt;b&gt;Bernard&lt;/b&gt;" in text and "<b>Bernard" not in text
@@ -443,7 +444,7 @@ async def test_password_change_keeps_this_session_and_ends_the_others(
     world = await tenants.create()
     agent = await tenants.add_user(world, role=Role.AGENT)
     await sign_in(client, world.slug, agent.email, PASSWORD)
-    account = f"/t/{world.slug}/agent/"
+    account = f"/t/{world.slug}/agent/account/"
     tokens = (await client.post("/api/v1/auth/token", json={
         "workspace": world.slug, "email": agent.email, "password": PASSWORD})).json()
     async with second_browser(client) as laptop:
@@ -477,7 +478,7 @@ async def test_password_change_errors_stay_on_the_page(
 ) -> None:
     world = await tenants.create()
     await sign_in(client, world.slug, world.admin.email, PASSWORD)
-    account = f"/t/{world.slug}/agent/"
+    account = f"/t/{world.slug}/agent/account/"
     token = await page_csrf(client, account)
     cases = [
         ({"current_password": "wrong-password", "new_password": NEW_PASSWORD,

@@ -108,7 +108,7 @@ async def test_operator_creates_a_tenant_whose_admin_signs_in_with_two_factor(
         assert await submit(page, "button:has-text('Create skill')") == 200
         assert await page.is_visible("text=Skill Support created.")
         assert await page.is_visible("td:has-text('After-sales questions')")
-        await page.goto(f"/t/{slug}/agent/")
+        await page.goto(f"/t/{slug}/agent/account/")
         assert await page.is_visible("h1:has-text('My account')")
         assert await page.is_visible(f"text={admin_email}")
 
@@ -139,6 +139,6 @@ async def test_operator_creates_a_tenant_whose_admin_signs_in_with_two_factor(
         await page.fill("input[name=code]", pyotp.TOTP(secret).now())
         await submit(page)
         assert page.url == f"{live_server.url}/t/{slug}/admin/"
-        await page.goto(f"/t/{slug}/agent/")
+        await page.goto(f"/t/{slug}/agent/account/")
         assert await page.is_visible("h1:has-text('My account')")
         await context.close()

@@ -330,12 +330,12 @@ async def test_plan_change_suspend_and_reactivate(
     async with httpx.AsyncClient(transport=client._transport,
                                  base_url="http://testserver") as admin:
         assert (await sign_in(admin, world.slug, world.admin.email, PASSWORD)).status_code == 303
-        account = await admin.get(f"/t/{world.slug}/agent/")
+        account = await admin.get(f"/t/{world.slug}/agent/account/")
         assert account.status_code == 200 and "suspended" in account.text
         change = {"csrf_token": csrf_from(account.text), "current_password": PASSWORD,
                   "new_password": "another-passphrase", "new_password_confirm":
                   "another-passphrase"}
-        refused = await admin.post(f"/t/{world.slug}/agent/password", data=change)
+        refused = await admin.post(f"/t/{world.slug}/agent/account/password", data=change)
         assert refused.status_code == 403
         # Signing out still works.
         out = await admin.post(f"/t/{world.slug}/logout",
@@ -346,8 +346,8 @@ async def test_plan_change_suspend_and_reactivate(
         assert again.status_code == 303
         assert "Suspend" in (await console.get(base)).text
         await sign_in(admin, world.slug, world.admin.email, PASSWORD)
-        token_user = await page_csrf(admin, f"/t/{world.slug}/agent/")
-        allowed = await admin.post(f"/t/{world.slug}/agent/password",
+        token_user = await page_csrf(admin, f"/t/{world.slug}/agent/account/")
+        allowed = await admin.post(f"/t/{world.slug}/agent/account/password",
                                    data={**change, "csrf_token": token_user})
         assert allowed.status_code == 303
 

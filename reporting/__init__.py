@@ -1,0 +1,1 @@
+"""Statistics read from the routing history: live queue figures for supervisors."""

@@ -15,12 +15,19 @@ from plateaux.platform.settings import get_settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # The app factory reads its settings from the environment: the address given here
+    # must reach it too, since the public base URL defaults to it.
+    if args.host:
+        os.environ["PLATEAUX_HOST"] = args.host
+    if args.port:
+        os.environ["PLATEAUX_PORT"] = str(args.port)
+    get_settings.cache_clear()
     settings = get_settings()
     uvicorn.run(
         "plateaux.platform.app:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=args.workers,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -26,6 +26,9 @@ from plateaux.routing.store import create_store
 API_PREFIX = "/api/v1"
 
 
+ROUTING_POOL_SIZE = 3
+
+
 def build_services(settings: Settings) -> Services:
     db = Database(settings)
     bus = create_event_bus(settings.redis_url)
@@ -33,7 +36,11 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings=settings, db=db, bus=bus, jobs=None, limiter=limiter)  # type: ignore[arg-type]
     services.routing = RoutingService(
         services, create_store(settings.redis_url, prefix=settings.routing_key_prefix),
-        timing=Timing(grace=settings.routing_grace_seconds))
+        timing=Timing(grace=settings.routing_grace_seconds),
+        # Its own few connections: a request holding one while it waits for a tenant's
+        # router to load must never leave the load without one (a deadlock once every
+        # pooled connection is held so).
+        db=Database(settings, pool_size=ROUTING_POOL_SIZE))
     services.jobs = create_job_queue(
         settings.redis_url, registry=registry, services={"services": services},
         queue_name=settings.job_queue_name,

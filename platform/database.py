@@ -30,8 +30,10 @@ TENANT_KEY = "tenant_id"
 POST_COMMIT_KEY = "post_commit"
 
 
-def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+def create_engine(settings: Settings, *, url: str | None = None,
+                  pool_size: int | None = None) -> AsyncEngine:
     url = url or settings.database_url
+    pool_size = pool_size or settings.db_pool_size
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         if ":///" in url and ":memory:" not in url:
@@ -42,8 +44,8 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         kwargs = {"connect_args": {"timeout": 30}}
     else:
         kwargs.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"server_settings": {"application_name": "plateaux"}},
         )
     engine = create_async_engine(url, **kwargs)
@@ -107,9 +109,9 @@ def after_commit(session: AsyncSession, callback: Callable[[], Any]) -> None:
 
 
 class Database:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, pool_size: int | None = None) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
+        self.engine = create_engine(settings, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

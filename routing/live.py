@@ -19,15 +19,17 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from plateaux.platform.database import Database
 from plateaux.platform.events import EventBus
-from plateaux.platform.services import Services
+from plateaux.platform.services import Services, attach
 from plateaux.routing import live_repository as repo
 from plateaux.routing.engine import Outcome
 from plateaux.routing.lifecycle import FollowUp, TransitionError
@@ -75,8 +77,10 @@ class RoutingError(ValueError):
 
 class RoutingService:
     def __init__(self, services: Services, store: RoutingStore, *,
-                 timing: Timing | None = None, clock: Callable[[], float] = time.time) -> None:
+                 timing: Timing | None = None, clock: Callable[[], float] = time.time,
+                 db: Database | None = None) -> None:
         self.services = services
+        self.db = db
         self.store = store
         self.bus: EventBus = services.bus
         self.timing = timing or Timing()
@@ -92,6 +96,17 @@ class RoutingService:
         self._config: dict[uuid.UUID, repo.TenantRouting] = {}
 
     # --- life cycle ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _unit_of_work(self, *, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """The routing service's own database work, on its own pool when it has one."""
+        if self.db is None:
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                yield session
+            return
+        async with self.db.session(tenant_id=tenant_id) as session:
+            attach(session, self.services)
+            yield session
 
     async def start(self) -> None:
         await self.store.heartbeat(self.process, self.timing.heartbeat * 3)
@@ -110,6 +125,8 @@ class RoutingService:
             with contextlib.suppress(Exception):
                 await self.store.release(f"steward:{tenant_id}", self.process)
         await self.store.close()
+        if self.db is not None:
+            await self.db.dispose()
 
     async def router(self, tenant_id: uuid.UUID) -> TenantRouter:
         router = self.routers.get(tenant_id)
@@ -127,7 +144,7 @@ class RoutingService:
         await self._configure(router)
         restored = []
         if not await router.load():
-            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+            async with self._unit_of_work(tenant_id=tenant_id) as session:
                 agents = await repo.load_agents(session, tenant_id)
                 restored = await repo.unfinished_contacts(session, tenant_id)
             if not await router.initialise(agents, ()):
@@ -147,7 +164,7 @@ class RoutingService:
         return router
 
     async def _configure(self, router: TenantRouter) -> None:
-        async with self.services.unit_of_work(tenant_id=router.tenant_id) as session:
+        async with self._unit_of_work(tenant_id=router.tenant_id) as session:
             config = await repo.load_configuration(session, router.tenant_id)
         self._config[router.tenant_id] = config
         router.configure(config.queues, config.workflows, wrap_up_seconds=config.wrap_up_seconds)
@@ -191,7 +208,7 @@ class RoutingService:
     async def refresh_agents(self, tenant_id: uuid.UUID, user_ids: list[uuid.UUID]) -> None:
         """Skills, site, capacity or queues of these users changed (or they were added)."""
         router = await self.router(tenant_id)
-        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+        async with self._unit_of_work(tenant_id=tenant_id) as session:
             agents = await repo.load_agents(session, tenant_id, user_ids)
 
         def operation(now: float, notes: Notes) -> Outcome:
@@ -214,7 +231,7 @@ class RoutingService:
         router = await self.router(tenant_id)
         if str(contact_id) in router.snapshot.contacts:
             return None
-        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+        async with self._unit_of_work(tenant_id=tenant_id) as session:
             rows = await repo.unfinished_contacts(session, tenant_id, [contact_id])
             if not rows:
                 return None
@@ -554,7 +571,7 @@ class RoutingService:
             if not entries:
                 return
             try:
-                async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                async with self._unit_of_work(tenant_id=tenant_id) as session:
                     await repo.record(session, tenant_id, entries)
             except IntegrityError:
                 # A steward whose lease lapsed under load recorded the same entries at the
@@ -569,7 +586,7 @@ class RoutingService:
         """Route stored contacts the state store does not know. The log is recorded up to
         a point taken *after* reading the store, so a contact that left the store before
         that point already shows as finished in the database."""
-        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+        async with self._unit_of_work(tenant_id=tenant_id) as session:
             rows = await repo.unfinished_contacts(session, tenant_id)
         horizon = self.clock() - 5.0
         candidates = [r for r in rows if r.created_at.timestamp() < horizon]
@@ -580,7 +597,7 @@ class RoutingService:
         if not missing:
             return
         await self._record(tenant_id)
-        async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+        async with self._unit_of_work(tenant_id=tenant_id) as session:
             rows = await repo.unfinished_contacts(session, tenant_id, missing)
         for row in rows:
             if str(row.id) in router.snapshot.contacts:

@@ -492,13 +492,24 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+async def drop_keys(redis_url: str, prefix: str) -> None:
+    """The case's state (10,000 agents and a long log) must not stay in Redis."""
+    client = Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
 async def main(args: argparse.Namespace) -> None:
     cases = [(1_000, 100.0)] if args.quick else [(1_000, 100.0), (10_000, 1_000.0)]
     if args.case:
         cases = [(int(a), float(r)) for a, r in (c.split(":") for c in args.case)]
     results = []
     for agents, rate in cases:
-        store: RoutingStore = RedisStore(args.redis, prefix=f"bench:{uuid.uuid4().hex}") \
+        prefix = f"bench:{uuid.uuid4().hex}"
+        store: RoutingStore = RedisStore(args.redis, prefix=prefix) \
             if args.redis else MemoryStore()
         bus: EventBus = RedisEventBus(args.redis) if args.redis else InProcessEventBus()
         await bus.start()
@@ -511,6 +522,8 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             await bus.close()
             await store.close()
+            if args.redis:
+                await drop_keys(args.redis, prefix)
     report: dict[str, Any] = {"benchmark": "routing", "python": sys.version.split()[0],
                               "loop": type(asyncio.get_running_loop()).__module__,
                               "store": "redis" if args.redis else "memory",

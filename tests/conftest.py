@@ -22,7 +22,7 @@ from plateaux.platform.settings import Settings
 from tests.support.database import TestDatabase, create_test_database
 from tests.support.factories import TenantFactory
 from tests.support.servers import LiveServer
-from tests.support.settings import SECRET, make_settings, redis_overrides
+from tests.support.settings import SECRET, drop_redis_keys, make_settings, redis_overrides
 from tests.support.worker import running_worker
 
 BACKEND = os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql")
@@ -51,9 +51,12 @@ def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestData
 
 
 @pytest.fixture(scope="session")
-def settings(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(test_database, tmp_path_factory.mktemp("data"),
-                         **redis_overrides())
+def settings(test_database: TestDatabase,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    made = make_settings(test_database, tmp_path_factory.mktemp("data"), **redis_overrides())
+    yield made
+    if made.redis_url:
+        drop_redis_keys(made.routing_key_prefix)
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,15 @@ from tests.channels.chat_world import chat_world
 from tests.channels.live_chat import ChatSocket, agent_url, visitor_url
 from tests.support.factories import TenantFactory
 from tests.support.routing_floor import sign_in
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, own_address
 
 
 async def test_a_dropped_visitor_resumes_without_loss_or_duplicate(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:
     chat = await chat_world(services, tenants)
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
+                                 headers=own_address()) as http:
         created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
                                   json={"text": "first"})
         assert created.status_code == 201, created.text
@@ -72,7 +73,8 @@ async def test_the_websockets_refuse_strangers(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:
     chat = await chat_world(services, tenants)
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
+                                 headers=own_address()) as http:
         created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
                                   json={})
         cid = created.json()["conversation_id"]

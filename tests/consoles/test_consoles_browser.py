@@ -10,25 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from plateaux.tenants.models import Role
-from tests.support.browser import chromium
-from tests.support.factories import PASSWORD, TenantFactory, bearer
-from tests.support.servers import LiveServer
+from tests.support.browser import chromium, sign_in
+from tests.support.factories import TenantFactory, bearer
+from tests.support.servers import LiveServer, own_address
 
 pytestmark = pytest.mark.browser
 API = "/api/v1"
-
-
-async def _sign_in(page: Page, slug: str, email: str, then: str) -> None:
-    await page.goto(f"/t/{slug}/login?next={then}")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    async with page.expect_navigation():
-        await page.click("button[type=submit]")
-    if not page.url.endswith(then):
-        await page.goto(then)
 
 
 async def test_an_agent_accepts_an_offer_and_the_supervisor_sees_it(
@@ -37,7 +27,7 @@ async def test_an_agent_accepts_an_offer_and_the_supervisor_sees_it(
     world = await tenants.create()
     agent = await tenants.add_user(world, role=Role.AGENT, name="Ann Agent")
     supervisor = await tenants.add_user(world, role=Role.SUPERVISOR, name="Sam Supervisor")
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(base_url=live_server.url, headers=own_address()) as api:
         admin_h = await bearer(api, world)
         queue = await api.post(f"{API}/routing/queues", headers=admin_h, json={
             "name": f"Support {uuid.uuid4().hex[:4]}", "sla_threshold_seconds": 20,
@@ -50,9 +40,10 @@ async def test_an_agent_accepts_an_offer_and_the_supervisor_sees_it(
 
         async with chromium() as browser:
             agent_context = await browser.new_context(base_url=live_server.url,
+                                                      extra_http_headers=own_address(),
                                                       viewport={"width": 1400, "height": 900})
             desk = await agent_context.new_page()
-            await _sign_in(desk, world.slug, agent.email, f"/t/{world.slug}/agent/")
+            await sign_in(desk, world.slug, agent.email, f"/t/{world.slug}/agent/")
             await expect(desk.locator("#connection")).to_have_attribute("data-state", "open")
             await desk.select_option("#presence", "available")
             await expect(desk.locator("body")).to_have_attribute("data-presence", "available")
@@ -78,9 +69,10 @@ async def test_an_agent_accepts_an_offer_and_the_supervisor_sees_it(
             assert stored["status"] == "assigned" and stored["agent_id"] == str(agent.id)
 
             boss_context = await browser.new_context(base_url=live_server.url,
+                                                     extra_http_headers=own_address(),
                                                      viewport={"width": 1400, "height": 900})
             boss = await boss_context.new_page()
-            await _sign_in(boss, world.slug, supervisor.email, f"/t/{world.slug}/supervisor/")
+            await sign_in(boss, world.slug, supervisor.email, f"/t/{world.slug}/supervisor/")
             await expect(boss.locator("#connection")).to_have_attribute("data-state", "open")
             row = boss.locator(f"#queues tr[data-queue='{queue_id}']")
             await expect(row.locator(".waiting")).to_have_text("0")

@@ -10,26 +10,16 @@ import uuid
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from plateaux.tenants.models import Role
 from tests.embed.test_widget_browser import PAGE, page_server
-from tests.support.browser import chromium
-from tests.support.factories import PASSWORD, TenantFactory, bearer
-from tests.support.servers import LiveServer
+from tests.support.browser import chromium, sign_in
+from tests.support.factories import TenantFactory, bearer
+from tests.support.servers import LiveServer, own_address
 
 pytestmark = pytest.mark.browser
 API = "/api/v1"
-
-
-async def sign_in(page: Page, slug: str, email: str, then: str) -> None:
-    await page.goto(f"/t/{slug}/login?next={then}")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    async with page.expect_navigation():
-        await page.click("button[type=submit]")
-    if not page.url.endswith(then):
-        await page.goto(then)
 
 
 async def test_visitor_and_agent_chat_through_the_snippet_and_survive_a_network_drop(
@@ -37,7 +27,7 @@ async def test_visitor_and_agent_chat_through_the_snippet_and_survive_a_network_
 ) -> None:
     world = await tenants.create()
     agent = await tenants.add_user(world, role=Role.AGENT, name="Ann Agent")
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(base_url=live_server.url, headers=own_address()) as api:
         admin_h = await bearer(api, world)
         queue = await api.post(f"{API}/routing/queues", headers=admin_h, json={
             "name": f"Boutique {uuid.uuid4().hex[:4]}", "follow_business_hours": False,
@@ -59,7 +49,8 @@ async def test_visitor_and_agent_chat_through_the_snippet_and_survive_a_network_
             async with chromium() as browser:
                 # The agent, signed in and available.
                 desk_context = await browser.new_context(
-                    base_url=live_server.url, viewport={"width": 1400, "height": 900})
+                    base_url=live_server.url, viewport={"width": 1400, "height": 900},
+                    extra_http_headers=own_address())
                 desk = await desk_context.new_page()
                 await sign_in(desk, world.slug, agent.email, f"/t/{world.slug}/agent/")
                 await expect(desk.locator("#connection")).to_have_attribute(

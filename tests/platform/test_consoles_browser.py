@@ -14,7 +14,7 @@ from plateaux.platform.demo import seed_plans
 from plateaux.platform.operators import create_operator_account
 from tests.support.browser import chromium
 from tests.support.database import TestDatabase
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, own_address
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.browser
@@ -50,6 +50,7 @@ async def test_operator_creates_a_tenant_whose_admin_signs_in_with_two_factor(
 
     async with chromium() as browser:
         context = await browser.new_context(base_url=live_server.url,
+                                            extra_http_headers=own_address(),
                                             viewport={"width": 1280, "height": 900})
         page = await context.new_page()
 

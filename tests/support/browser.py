@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.support.factories import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -37,3 +39,14 @@ async def chromium(*, media: bool = False) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def sign_in(page: Page, slug: str, email: str, then: str) -> None:
+    """Sign in through the tenant's sign-in page, landing on ``then``."""
+    await page.goto(f"/t/{slug}/login?next={then}")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    async with page.expect_navigation():
+        await page.click("button[type=submit]")
+    if not page.url.endswith(then):
+        await page.goto(then)

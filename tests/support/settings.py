@@ -20,7 +20,25 @@ def redis_overrides() -> dict[str, str]:
     on a job queue of its own so parallel runs never take each other's jobs."""
     if os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql") != "postgresql":
         return {}
-    return {"redis_url": REDIS_URL, "job_queue_name": f"plateaux:test:{uuid.uuid4().hex}"}
+    run = uuid.uuid4().hex
+    return {"redis_url": REDIS_URL, "job_queue_name": f"plateaux:test:{run}",
+            "routing_key_prefix": f"{TEST_ROUTING_PREFIX}:{run}"}
+
+
+# Every test run's routing state lives under this prefix and is dropped at the end.
+TEST_ROUTING_PREFIX = "plateaux:test-rt"
+
+
+def drop_redis_keys(prefix: str) -> None:
+    """Delete what a run left in Redis under ``prefix`` (the server outlives the run)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def make_settings(test_database: TestDatabase, data_dir: Path, **overrides: object) -> Settings:

@@ -119,10 +119,10 @@ async def push_page(visitor_id: uuid.UUID, body: PushPageIn, subject: Agent,
                     session: DbSession) -> Response:
     """Ask the visitor's browser to open a page ("look at this page"): the agent handling
     one of the visitor's conversations, or a supervisor."""
+    visitor = await repo.get_visitor(session, subject.tenant_id, visitor_id)
     if not body.url.startswith(("https://", "http://")):
         raise UnprocessableContent("Only http and https addresses can be pushed.",
                                    extra={"field": "url"})
-    visitor = await repo.get_visitor(session, subject.tenant_id, visitor_id)
     if subject.role not in ("admin", "supervisor") and (
             subject.user_id is None
             or not await repo.serves_visitor(session, subject.tenant_id, visitor.id,

@@ -30,7 +30,8 @@ _templates = Environment(
 )
 LOADER_MAX_AGE = 300
 VERSIONED_MAX_AGE = 7 * 24 * 3600
-VisitorToken = Annotated[str, Header(alias="X-Visitor-Token", max_length=200)]
+# Optional in the signature so an unknown site is a 404 before a missing token is a 401.
+VisitorToken = Annotated[str | None, Header(alias="X-Visitor-Token", max_length=200)]
 
 
 def _file(request: Request, name: str, *, max_age: int) -> Response:
@@ -134,12 +135,12 @@ async def open_visitor(key: str, body: VisitorIn, request: Request, session: DbS
 
 @router.post("/sites/{key}/pages", status_code=204)
 async def page_viewed(key: str, body: PageIn, request: Request, session: DbSession,
-                      services: ServicesDep, visitor_token: VisitorToken) -> Response:
+                      services: ServicesDep, visitor_token: VisitorToken = None) -> Response:
     widget = await service.widget_for_key(session, key)
     guard.check_origin(request, services, widget)
     await guard.rate_limit(request, services, widget, bucket="pages", limit=guard.PAGES)
     _, visitor = await service.visitor_from_token(session, public_key=key,
-                                                  visitor_token=visitor_token)
+                                                  visitor_token=visitor_token or "")
     if await service.record_page(session, visitor, service.Page(
             url=body.url, title=body.title, referrer=body.referrer)) is None:
         raise UnprocessableContent("Only web pages are recorded.", extra={"field": "url"})

@@ -48,6 +48,30 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
     profile = await client.put(f"{routing}/profiles/{agent.id}", headers=headers,
                                json={"queues": {queue_id: {"priority": 1}}})
     assert profile.status_code == 200, profile.text
+    for path, body in [
+        ("/canned-responses", {"shortcut": "hello", "title": "Hello", "body": "Hello {name}"}),
+        ("/wrap-up-codes", {"code": "solved", "label": "Solved"}),
+    ]:
+        assert (await client.post(API_PREFIX + path, json=body, headers=headers)
+                ).status_code == 201
+    # A website visitor with a conversation, a message and an attachment, and a contact.
+    widget = await client.post(API_PREFIX + "/widgets", headers=headers, json={
+        "name": "Site B", "allowed_domains": ["b.example.com"],
+        "buttons": {"chat": {"enabled": True, "queue_id": queue_id}}})
+    assert widget.status_code == 201, widget.text
+    site = f"/embed/v1/sites/{widget.json()['public_key']}"
+    origin = {"Origin": "https://b.example.com"}
+    visitor = await client.post(f"{site}/visitors", headers=origin, json={
+        "page": {"url": "https://b.example.com/", "title": "B", "referrer": ""}})
+    assert visitor.status_code == 200, visitor.text
+    visiting = {**origin, "X-Visitor-Token": visitor.json()["visitor_token"]}
+    conversation = await client.post(f"{site}/conversations", headers=visiting,
+                                     json={"text": "Hello from B"})
+    assert conversation.status_code == 201, conversation.text
+    upload = await client.post(
+        f"{site}/conversations/{conversation.json()['conversation_id']}/attachments",
+        headers=visiting, files={"file": ("note.txt", b"B's file", "text/plain")})
+    assert upload.status_code in (200, 201), upload.text
 
 
 def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:
@@ -84,6 +108,10 @@ def _example(spec: dict[str, Any], components: dict[str, Any]) -> Any:
         props = spec.get("properties", {})
         return {name: _example(props[name], components) for name in spec.get("required", [])}
     return "probe"
+
+
+def _is_upload(operation: dict[str, Any]) -> bool:
+    return "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
 
 
 def _body_for(operation: dict[str, Any], components: dict[str, Any]) -> Any:
@@ -123,8 +151,13 @@ async def test_another_tenants_ids_are_not_found_on_every_route(
                 path = template
                 for p in params:
                     path = path.replace("{" + p + "}", foreign_id)
-                response = await client.request(method.upper(), path, headers=headers,
-                                                json=body)
+                if _is_upload(operation):
+                    response = await client.request(
+                        method.upper(), path, headers=headers,
+                        files={"file": ("probe.txt", b"probe", "text/plain")})
+                else:
+                    response = await client.request(method.upper(), path, headers=headers,
+                                                    json=body)
                 probed += 1
                 if response.status_code != 404:
                     failures.append(f"{method.upper()} {template} -> {response.status_code}")

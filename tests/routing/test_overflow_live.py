@@ -15,7 +15,7 @@ import pytest
 
 from plateaux.platform.services import Services
 from plateaux.routing.models import RoutingQueue, RoutingWorkflow
-from plateaux.tenants.models import Holiday
+from plateaux.tenants.models import Holiday, User
 from tests.routing.test_live_routing import API, make_queue, serve, until
 from tests.support.factories import TenantFactory, TenantWorld, bearer
 
@@ -56,6 +56,21 @@ async def events_of(client: httpx.AsyncClient, h: dict[str, str], contact_id: st
 
     found: list[dict[str, Any]] = await until(recorded)
     return found
+
+
+async def one_agent_line(client: httpx.AsyncClient, tenants: TenantFactory,
+                         services: Services) -> tuple[RoutingQueue, User, dict[str, str],
+                                                      dict[str, str]]:
+    """A tenant with one queue and Ann serving it, available: the queue, Ann, and the
+    admin's and Ann's headers."""
+    world = await tenants.create()
+    line = await make_queue(services, world, "Line")
+    ann = await tenants.add_user(world, name="Ann")
+    await serve(services, world, ann, line)
+    admin = await bearer(client, world)
+    ann_h = await bearer(client, world, ann.email)
+    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    return line, ann, admin, ann_h
 
 
 async def test_outside_business_hours_the_overflow_offers_a_callback(
@@ -158,13 +173,7 @@ async def test_a_wait_over_the_limit_overflows_to_another_queue(
 async def test_waiting_contacts_see_their_position_and_a_measured_wait(
     client: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    line = await make_queue(services, world, "Line")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, line)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    line, _, admin, ann_h = await one_agent_line(client, tenants, services)
 
     async def serve_one(contact_id: str) -> None:
         async def offered() -> bool:
@@ -209,15 +218,9 @@ async def test_waiting_contacts_see_their_position_and_a_measured_wait(
 async def test_a_skill_raised_by_the_admin_reaches_the_live_router(
     client: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    line = await make_queue(services, world, "Line")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, line)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
+    line, ann, admin, ann_h = await one_agent_line(client, tenants, services)
     german = (await client.post(f"{API}/skills", headers=admin,
                                 json={"name": "German"})).json()["id"]
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
     contact_id = (await client.post(f"{API}/contacts", headers=admin, json={
         "channel": "chat", "queue_id": str(line.id),
         "required_skills": {german: 4}})).json()["id"]
@@ -241,14 +244,8 @@ async def test_a_skill_raised_by_the_admin_reaches_the_live_router(
 async def test_an_offer_taken_away_leaves_the_agents_console(
     client: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    line = await make_queue(services, world, "Line")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, line)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
-    async with services.bus.subscribe(world.tenant.id, [f"user:{ann.id}"]) as events:
+    line, ann, admin, _ = await one_agent_line(client, tenants, services)
+    async with services.bus.subscribe(ann.tenant_id, [f"user:{ann.id}"]) as events:
         contact_id = (await client.post(f"{API}/contacts", headers=admin, json={
             "channel": "phone", "queue_id": str(line.id)})).json()["id"]
 

@@ -229,6 +229,8 @@ class Ledger:
     completes: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     offers: int = 0
     failures: list[str] = field(default_factory=list)
+    # (contact, agent) accepts refused with 409: offers withdrawn before the answer came.
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -254,6 +256,11 @@ async def work(console: Console, ledger: Ledger, habits: Habits, rng: random.Ran
                 return
             response = await console.act(contact_id, "accept")
             ledger.accepts.setdefault(contact_id, []).append((console.id, response.status_code))
+            if response.status_code == 409:
+                # Legitimate only if the offer was taken back meanwhile (the test checks
+                # that against the recorded history).
+                ledger.refused.append((contact_id, console.id))
+                return
             if response.status_code != 200:
                 ledger.failures.append(f"accept {contact_id}: {response.status_code}"
                                        f" {response.text}")

@@ -171,6 +171,8 @@ def _summary(settings: Settings) -> str:
         f"(admin@demo.example.com / {DEMO_PASSWORD})",
         f"  Agent console    : {base}/t/{DEMO_SLUG}/agent/  "
         f"(agent1@demo.example.com / {DEMO_PASSWORD})",
+        f"  Supervisor       : {base}/t/{DEMO_SLUG}/supervisor/  "
+        f"(supervisor@demo.example.com / {DEMO_PASSWORD})",
         f"  Demo shop (widget): {base}/demo/shop",
         f"  API docs         : {base}/api/v1/docs",
     ]

@@ -24,7 +24,9 @@ class StorageError(ValueError):
 
 def new_key(tenant_id: uuid.UUID, *parts: str) -> str:
     """A fresh key under the tenant: its parts, then a random name nobody can guess."""
-    return "/".join([str(tenant_id), *parts, secrets.token_urlsafe(18)])
+    # Hex, not URL-safe base64: a name starting with "-" or "_" would fail the key check
+    # (one upload in 32).
+    return "/".join([str(tenant_id), *parts, secrets.token_hex(16)])
 
 
 def check_key(key: str, tenant_id: uuid.UUID | None = None) -> list[str]:

@@ -57,3 +57,9 @@ def test_a_key_of_another_tenant_is_refused() -> None:
 def test_keys_are_unguessable() -> None:
     tenant = uuid.uuid4()
     assert len({new_key(tenant, "chat") for _ in range(100)}) == 100
+
+
+def test_every_new_key_passes_the_key_check() -> None:
+    tenant = uuid.uuid4()
+    for _ in range(2000):
+        check_key(new_key(tenant, "chat"), tenant)

@@ -26,7 +26,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +53,7 @@ from plateaux.routing.state import (
     Presence,
     Queue,
 )
-from plateaux.routing.store import LogEntry, RoutingStore
+from plateaux.routing.store import LogEntry, RoutingStore, Versioned
 from plateaux.routing.workflows import Workflow
 
 logger = logging.getLogger(__name__)
@@ -456,7 +456,7 @@ class TenantRouter:
             logger.warning("routing snapshot differed from the store on %s; repaired",
                            ", ".join(f"{key} (here {self.versions.get(key, 0)}, store "
                                      f"{stored[key]})" for key in stale))
-            await self._refresh(stale)
+            self._take({key: fresh[key] for key in stale})
         return True
 
     def _holds(self, key: str) -> bool:
@@ -469,7 +469,10 @@ class TenantRouter:
 
     async def _refresh(self, keys: list[str]) -> None:
         """Put these records back to what the store holds (undoing uncommitted changes)."""
-        fresh = await self.store.fetch(self.tenant, keys)
+        self._take(await self.store.fetch(self.tenant, keys))
+
+    def _take(self, fresh: Mapping[str, Versioned | None]) -> None:
+        """Adopt these records as the store gave them."""
         for key, value in fresh.items():
             if value is None:
                 self._forget(key)
@@ -477,7 +480,7 @@ class TenantRouter:
                 self._adopt(key, value[0], value[1])
         self.snapshot.clean()
         now = self.clock()
-        for contact_id in {split_key(k)[1] for k in keys if not k.startswith(AGENT)}:
+        for contact_id in {split_key(k)[1] for k in fresh if not k.startswith(AGENT)}:
             self.engine.watch(contact_id, now)
 
     def _derive(self, now: float, notes: Notes, batch: _Batch) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ their own tenants through the real services.
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -21,7 +20,7 @@ from plateaux.platform.services import Services
 from plateaux.platform.settings import Settings
 from tests.support.database import TestDatabase, create_test_database
 from tests.support.factories import TenantFactory
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, loopback_address
 from tests.support.settings import SECRET, drop_redis_keys, make_settings, redis_overrides
 from tests.support.worker import running_worker
 
@@ -80,7 +79,7 @@ def services(app: object) -> Services:
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     # Each test its own client address, so per-address rate limits (sign-in attempts)
     # never leak from one test into another.
-    address = f"127.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    address = loopback_address()
     transport = httpx.ASGITransport(app=app, client=(address, 50000))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

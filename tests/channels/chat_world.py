@@ -15,8 +15,9 @@ from plateaux.platform.security import encrypt_secret
 from plateaux.platform.services import Services
 from plateaux.routing.models import RoutingQueue
 from plateaux.tenants.models import User
-from tests.routing.test_live_routing import make_queue, serve, until
+from tests.routing.test_live_routing import make_queue, serve
 from tests.support.factories import TenantFactory, TenantWorld, bearer
+from tests.support.waiting import until
 
 API = "/api/v1"
 

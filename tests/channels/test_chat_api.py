@@ -14,8 +14,8 @@ from plateaux.platform.services import Services
 from plateaux.routing.models import Contact
 from plateaux.tenants.models import Role
 from tests.channels.chat_world import API, ChatWorld, assigned_conversation, chat_world
-from tests.routing.test_live_routing import until
 from tests.support.factories import TenantFactory, bearer
+from tests.support.waiting import until
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 

@@ -7,8 +7,9 @@ import httpx
 
 from plateaux.platform.services import Services
 from plateaux.tenants.models import Role
-from tests.routing.test_live_routing import _is, make_queue, serve, until
+from tests.routing.test_live_routing import _is, make_queue, serve
 from tests.support.factories import TenantFactory, bearer
+from tests.support.waiting import until
 
 API = "/api/v1"
 

@@ -14,8 +14,9 @@ from plateaux.reporting.live_queues import start_of_day
 from plateaux.reporting.service_level import ContactTimes, service_level
 from plateaux.routing.models import Contact, RoutingQueue
 from plateaux.tenants.models import Role, Tenant
-from tests.routing.test_live_routing import _is, serve, until
+from tests.routing.test_live_routing import _is, serve
 from tests.support.factories import TenantFactory, bearer
+from tests.support.waiting import until
 
 API = "/api/v1"
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -5,7 +5,6 @@ page on a domain the site does not allow cannot load the widget (frame-ancestors
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,10 @@ from plateaux.platform.services import Services
 from tests.support.browser import chromium
 from tests.support.factories import TenantFactory, bearer
 from tests.support.servers import LiveServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.browser
+
 
 PAGE = """<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Boutique</title></head>
@@ -58,14 +59,9 @@ def page_server(html: str) -> Iterator[int]:
         server.server_close()
 
 
-async def until(check: Any, *, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
+async def in_browser(check: Any) -> Any:
+    """Wait for something the browser does (its round trips take longer than the API's)."""
+    return await until(check, timeout=20.0, every=0.1)
 
 
 async def test_the_snippet_on_allowed_and_refused_pages(
@@ -123,16 +119,16 @@ async def test_the_snippet_on_allowed_and_refused_pages(
             box = await page.locator("iframe[data-plateaux=frame]").bounding_box()
             assert box is not None and box["x"] < 100  # bottom-left, as configured
 
-            found = await until(visitors)
+            found = await in_browser(visitors)
             assert len(found) == 1 and found[0].language == "fr"
             visitor = found[0]
             assert await pages_of(visitor.id) == [f"{site}/produits"]
 
             # Single-page navigation is reported too.
             await page.evaluate("history.pushState({}, '', '/panier'); document.title = 'Panier'")
-            await until(lambda: _contains(pages_of(visitor.id), f"{site}/panier"))
+            await in_browser(lambda: _contains(pages_of(visitor.id), f"{site}/panier"))
             await page.evaluate("location.hash = 'livraison'")
-            await until(lambda: _contains(pages_of(visitor.id), f"{site}/panier#livraison"))
+            await in_browser(lambda: _contains(pages_of(visitor.id), f"{site}/panier#livraison"))
 
             # A chat: the visitor writes, the message is stored with its number.
             await frame.locator("[data-action=chat]").click()
@@ -149,7 +145,7 @@ async def test_the_snippet_on_allowed_and_refused_pages(
                         Conversation.tenant_id == world.tenant.id,
                         Conversation.visitor_id == visitor.id))).first()
 
-            conversation_id = (await until(conversation)).id
+            conversation_id = (await in_browser(conversation)).id
 
             async def stored() -> list[dict[str, Any]]:
                 response = await client.get(
@@ -159,17 +155,17 @@ async def test_the_snippet_on_allowed_and_refused_pages(
                 items = body["items"] if isinstance(body, dict) else body
                 return [m for m in items if m.get("author_type") == "visitor"]
 
-            messages = await until(stored)
+            messages = await in_browser(stored)
             assert messages[0]["text"] == "Bonjour, où en est ma commande ?"
             assert messages[0]["seq"] >= 1
             # The widget saw its own message come back (acknowledged, numbered).
-            await until(lambda: iframe.evaluate(
+            await in_browser(lambda: iframe.evaluate(
                 "document.querySelector('.plx-mine').getAttribute('data-seq') !== null"))
 
             # The returning visitor is recognised on the next visit.
             await page.goto(f"{site}/encore")
             await launcher.wait_for(state="visible")
-            await until(lambda: _contains(pages_of(visitor.id), f"{site}/encore"))
+            await in_browser(lambda: _contains(pages_of(visitor.id), f"{site}/encore"))
             assert len(await visitors()) == 1
             assert errors == []
 
@@ -183,7 +179,7 @@ async def test_the_snippet_on_allowed_and_refused_pages(
             await refused.goto(f"http://127.0.0.1:{port}/produits")
             await refused.wait_for_function(
                 "document.querySelector('iframe[data-plateaux=frame]') !== null")
-            await until(lambda: _async(any("frame-ancestors" in m for m in blocked)))
+            await in_browser(lambda: _async(any("frame-ancestors" in m for m in blocked)))
             assert frames, "the frame was requested"
             policy = (await frames[0].all_headers())["content-security-policy"]
             assert "frame-ancestors https://localhost http://localhost:*" in policy

@@ -4,7 +4,6 @@ what is configured through it."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from plateaux.routing import live_repository
 from plateaux.routing.demo import seed_routing
 from plateaux.tenants.models import Role
 from tests.support.factories import TenantFactory, TenantWorld, bearer
+from tests.support.waiting import until
 
 API = "/api/v1"
 R = f"{API}/routing"
@@ -25,16 +25,6 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
     return body
-
-
-async def until(check: Any, *, timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 async def make_queue(client: httpx.AsyncClient, h: dict[str, str], name: str,

@@ -3,7 +3,6 @@ transferred (still one contact) and completed, and every state change is recorde
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -13,6 +12,7 @@ from plateaux.platform.services import Services
 from plateaux.routing.models import AgentProfile, RoutingQueue
 from plateaux.tenants.models import Role, User
 from tests.support.factories import TenantFactory, TenantWorld, bearer
+from tests.support.waiting import until
 
 API = "/api/v1"
 
@@ -34,16 +34,6 @@ async def serve(services: Services, world: TenantWorld, user: User, *queues: Rou
     # What saving a routing profile through the API announces to the routers.
     await services.routing.refresh_agents(world.tenant.id, [user.id])
     await services.routing.connection_opened(world.tenant.id, user.id, f"console-{user.id}")
-
-
-async def until(check: Any, *, timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 async def status_of(client: httpx.AsyncClient, h: dict[str, str], contact_id: str) -> str:

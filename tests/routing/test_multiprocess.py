@@ -39,10 +39,10 @@ from tests.support.routing_floor import (
     replay_capacity,
     routing_floor,
     sign_in,
-    until,
     work,
 )
 from tests.support.settings import REDIS_URL
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.postgres_only
 

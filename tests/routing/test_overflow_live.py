@@ -16,8 +16,9 @@ import pytest
 from plateaux.platform.services import Services
 from plateaux.routing.models import RoutingQueue, RoutingWorkflow
 from plateaux.tenants.models import Holiday, User
-from tests.routing.test_live_routing import API, make_queue, serve, until
+from tests.routing.test_live_routing import API, make_queue, serve
 from tests.support.factories import TenantFactory, TenantWorld, bearer
+from tests.support.waiting import until
 
 
 async def make_workflow(services: Services, world: TenantWorld, queue: RoutingQueue, *,

@@ -9,7 +9,7 @@ import contextlib
 import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,18 +291,6 @@ async def work(console: Console, ledger: Ledger, habits: Habits, rng: random.Ran
     finally:
         for task in list(handling):
             task.cancel()
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float,
-                every: float = 0.1, what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something true (a generous limit, not a measure)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(every)
 
 
 # --- the recorded history -------------------------------------------------------------------------

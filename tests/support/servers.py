@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -21,10 +22,12 @@ def own_address() -> dict[str, str]:
     """Headers giving this test a client address of its own on a shared live server, whose
     per-address limits (sign-in: 30 in 5 minutes) would otherwise add up across tests. The
     server believes X-Forwarded-For from loopback, as behind its own proxy."""
-    import secrets
+    return {"X-Forwarded-For": loopback_address()}
 
-    address = f"127.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    return {"X-Forwarded-For": address}
+
+def loopback_address() -> str:
+    """A random address of the loopback network, standing for one client."""
+    return f"127.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@
 from plateaux.api import models as api_models
 from plateaux.billing import models as billing_models
 from plateaux.channels.chat import models as chat_models
+from plateaux.channels.email import models as email_models
 from plateaux.console import models as console_models
 from plateaux.embed import models as embed_models
 from plateaux.platform.auth import models as auth_models
@@ -15,6 +16,7 @@ __all__ = [
     "billing_models",
     "chat_models",
     "console_models",
+    "email_models",
     "embed_models",
     "routing_models",
     "tenant_models",

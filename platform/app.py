@@ -50,6 +50,7 @@ def build_services(settings: Settings) -> Services:
 
 def _import_task_modules() -> None:
     """Job functions register themselves on import; the worker and the app need them all."""
+    from plateaux.billing import tasks as billing_tasks  # noqa: F401
     from plateaux.platform import mail  # noqa: F401
 
 
@@ -61,14 +62,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routing = services.routing
     assert routing is not None
 
+    from plateaux.billing.tasks import BillingClock
+
+    billing_clock = BillingClock(services)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
         await services.jobs.start()
         await routing.start()
+        await billing_clock.start()
         try:
             yield
         finally:
+            await billing_clock.stop()
             await routing.stop()
             await services.jobs.close()
             await services.bus.close()
@@ -103,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     from plateaux.api.router import api_router
+    from plateaux.billing.pages import router as billing_pages
+    from plateaux.billing.webhooks import router as stripe_webhook
     from plateaux.channels.chat.embed_endpoints import router as chat_visitor
     from plateaux.console.admin_pages import router as console_admin
     from plateaux.console.pages import router as agent_consoles
@@ -119,6 +128,8 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.tenants.console import router as tenant_console
 
     app.include_router(health)
+    app.include_router(stripe_webhook)
+    app.include_router(billing_pages)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(embed_public)
     app.include_router(chat_visitor)

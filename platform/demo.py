@@ -6,6 +6,7 @@ Idempotent: running it again leaves an existing demo tenant as it is.
 from __future__ import annotations
 
 from datetime import time
+from typing import Any
 
 from sqlmodel import select
 
@@ -33,24 +34,39 @@ DEMO_PASSWORD = "plateaux-demo"  # noqa: S105  (printed for the demo on purpose)
 OPERATOR_EMAIL = "operator@plateaux.example.com"
 OPERATOR_PASSWORD = "plateaux-operator"  # noqa: S105
 
+def _usage(**prices: tuple[int, str]) -> dict[str, dict[str, Any]]:
+    """Included units per month and the price of each further one, per usage kind."""
+    meters = {"chat": "chat_conversations", "email": "email_conversations",
+              "inbound": "voice_inbound_minutes", "outbound": "voice_outbound_minutes",
+              "browser": "voice_browser_minutes", "callbacks": "callbacks"}
+    return {meters[name]: {"included": included, "unit_price": price}
+            for name, (included, price) in prices.items()}
+
+
 PLANS = [
     Plan(
         code="starter",
         name="Starter",
         description="Chat and email for small teams",
         seat_price_cents=2900,
+        usage=_usage(chat=(500, "0.05"), email=(300, "0.05"), inbound=(0, "0.02"),
+                     outbound=(0, "0.03"), browser=(0, "0.01"), callbacks=(0, "0.10")),
     ),
     Plan(
         code="business",
         name="Business",
         description="Every channel, routing and CRM",
         seat_price_cents=6900,
+        usage=_usage(chat=(2000, "0.04"), email=(1000, "0.04"), inbound=(500, "0.015"),
+                     outbound=(200, "0.025"), browser=(1000, "0.008"), callbacks=(100, "0.08")),
     ),
     Plan(
         code="enterprise",
         name="Enterprise",
         description="Voice, SSO and large floors",
         seat_price_cents=11900,
+        usage=_usage(chat=(10000, "0.03"), email=(5000, "0.03"), inbound=(3000, "0.012"),
+                     outbound=(1000, "0.02"), browser=(5000, "0.006"), callbacks=(500, "0.06")),
     ),
 ]
 

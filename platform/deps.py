@@ -196,11 +196,14 @@ CurrentOperator = Annotated[Operator, Depends(get_operator)]
 class ConsoleContext:
     """What a console page needs: the signed-in user, their tenant, and the CSRF token."""
 
-    def __init__(self, *, subject: Subject, user: User, tenant: Tenant, csrf: str) -> None:
+    def __init__(self, *, subject: Subject, user: User, tenant: Tenant, csrf: str,
+                 billing_notice: str | None = None) -> None:
         self.subject = subject
         self.user = user
         self.tenant = tenant
         self.csrf = csrf
+        # A payment problem, shown on every console page until it is solved.
+        self.billing_notice = billing_notice
 
     def template_context(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -208,6 +211,7 @@ class ConsoleContext:
             "tenant": self.tenant,
             "subject": self.subject,
             "csrf_token": self.csrf,
+            "billing_notice": self.billing_notice,
             **extra,
         }
 
@@ -232,11 +236,15 @@ async def get_console(
     subject = _user_subject(user, session_hash=user_session.token_hash)
     request.state.tenant_id = tenant.id
     tenant_id_var.set(str(tenant.id))
+    from plateaux.billing.standing import console_notice
+
     return ConsoleContext(
         subject=subject,
         user=user,
         tenant=tenant,
         csrf=csrf_token(services.settings.secret_key, user_session.token_hash),
+        billing_notice=await console_notice(session, tenant.id,
+                                            services.settings.billing_grace_days),
     )
 
 

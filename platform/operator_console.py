@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from plateaux.billing.models import Plan
+from plateaux.billing.tasks import request_sync
 from plateaux.platform.auth.models import Operator, OperatorSession
 from plateaux.platform.database import bind_tenant
 from plateaux.platform.deps import DbSession, ServicesDep, get_operator
@@ -408,6 +409,8 @@ async def change_plan(
             plan=plan,
         )
         await session.flush()
+        # Stripe prorates from the moment the subscription changes: not at the next tick.
+        request_sync(session, tenant.id)
     return redirect(f"/operator/tenants/{tenant.slug}?done=plan")
 
 

@@ -70,6 +70,21 @@ class Settings(BaseSettings):
         "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"])
     log_json: bool = True
 
+    # Billing with Stripe. Without an API key billing shows as not configured and nothing is
+    # sent, but the usage ledger still records every billable event.
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    # Another address for Stripe's API (a stand-in on loopback in tests); empty for Stripe.
+    stripe_api_base: str | None = None
+    # How long a tenant whose subscription is unpaid or cancelled keeps working.
+    billing_grace_days: float = Field(default=7.0, ge=0)
+    # How often usage is reported to Stripe and seats and plans are brought up to date.
+    billing_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.stripe_api_key)
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.base_url:

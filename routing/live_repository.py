@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from plateaux.billing.metering import meter_finished_contacts
 from plateaux.routing.config import (
     ConfigError,
     agent_from_profile,
@@ -235,3 +236,7 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
             await session.execute(update(Contact).where(
                 col(Contact.tenant_id) == tenant_id, col(Contact.id) == contact_id,
                 col(Contact.offered_at).is_(None)).values(offered_at=offered_at))
+    # Billing: a contact that ended is metered in this same transaction (once: by its id).
+    await meter_finished_contacts(session, tenant_id, [
+        contact_id for contact_id, change in changes.items()
+        if change["status"] in FINAL_STATUSES])

@@ -86,6 +86,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("widgets", "widgets", "Widgets", False),
     ("console", "console/canned-responses", "Agent console", False),
     ("settings", "settings", "Settings", False),
+    ("billing", "billing", "Billing", False),
     ("api-keys", "api-keys", "API keys", False),
 ]
 SCOPE_HELP = {

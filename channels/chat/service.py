@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from plateaux.billing.standing import ensure_taking_contacts
 from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat.models import (
@@ -144,6 +145,7 @@ async def start_conversation(session: AsyncSession, widget: Widget, visitor: Vis
                              attributes: dict[str, Any]) -> Conversation:
     """The conversation, its first message if any, and its routing contact: stored in
     this transaction, routed once it commits (the routing contact rules' own path)."""
+    await ensure_taking_contacts(session, widget.tenant_id)
     chosen = embed.pick_language(widget, language, visitor.language)
     # What the page passes comes first: the platform's own attributes win on a clash.
     merged = {**attributes, **await _visitor_attributes(session, widget, visitor, chosen)}
@@ -165,6 +167,7 @@ async def leave_message(session: AsyncSession, widget: Widget, visitor: Visitor 
                         name: str, email: str, text: str) -> Conversation:
     """A message for when nobody can answer now: a routed contact of the form channel and
     a conversation holding the message, answered later."""
+    await ensure_taking_contacts(session, widget.tenant_id)
     target = embed.button_target(widget, "email") or embed.chat_target(widget)
     attributes: dict[str, Any] = {"site_key": widget.public_key, "site_name": widget.name,
                                   "name": name, "email": email}

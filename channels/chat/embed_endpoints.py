@@ -43,6 +43,7 @@ from plateaux.channels.chat.schemas import (
     TranscriptIn,
     TypingIn,
 )
+from plateaux.channels.email import form as email_form
 from plateaux.embed import service as embed
 from plateaux.embed.domains import origin_allowed
 from plateaux.embed.models import Visitor, Widget
@@ -248,6 +249,11 @@ async def leave_message(key: str, body: LeaveMessageIn, request: Request, sessio
         with contextlib.suppress(ProblemError):
             _, visitor = await embed.visitor_from_token(
                 session, public_key=widget.public_key, visitor_token=x_visitor_token)
+    # With a mailbox to answer from, the form is an email (same contact as a mail).
+    by_email = await email_form.leave_message(session, widget, visitor, name=body.name,
+                                              email=str(body.email), text=body.text)
+    if by_email is not None:
+        return LeftMessage(conversation_id=by_email.thread_id, contact_id=by_email.contact_id)
     conversation = await svc.leave_message(session, widget, visitor, name=body.name,
                                            email=str(body.email), text=body.text)
     assert conversation.contact_id is not None

@@ -1,7 +1,7 @@
 """A real IMAP server for the email tests: Debian's dovecot, started by the suite on a
 loopback port with a configuration, passwords and mail directories of its own.
 
-Accounts are added while it runs (dovecot reads its passwd-file again when it changes);
+Each test takes accounts of its own from a set made at start;
 tests put mail on the server with IMAP APPEND, as a delivery agent would.
 """
 
@@ -26,6 +26,7 @@ import aioimaplib
 from tests.support.servers import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
+ACCOUNTS = 300
 
 CONFIG = """\
 base_dir = {root}/run
@@ -76,6 +77,7 @@ class Dovecot:
     port: int
     process: subprocess.Popen[bytes]
     accounts: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
 
     @classmethod
@@ -92,12 +94,18 @@ class Dovecot:
             (root / sub).mkdir(parents=True, exist_ok=True)
         nobody = pwd.getpwnam("nobody")
         os.chown(root / "mail", nobody.pw_uid, nobody.pw_gid)
-        (root / "passwd").write_text("")
+        # Accounts are made up front: dovecot may not notice a passwd-file rewritten within
+        # the second it last read it.
+        accounts = {f"box-{n:03d}-{secrets.token_hex(3)}": secrets.token_urlsafe(12)
+                    for n in range(ACCOUNTS)}
+        (root / "passwd").write_text("".join(f"{user}:{{PLAIN}}{secret}\n"
+                                             for user, secret in accounts.items()))
         config = root / "dovecot.conf"
         config.write_text(CONFIG.format(root=root, port=port))
         process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        server = cls(root=root, port=port, process=process)
+        server = cls(root=root, port=port, process=process, accounts=accounts,
+                     unused=list(accounts))
         try:
             server._wait_ready()
             yield server
@@ -125,18 +133,10 @@ class Dovecot:
             time.sleep(0.05)
         raise RuntimeError("dovecot did not answer")
 
-    def add_account(self, name: str | None = None) -> tuple[str, str]:
-        """A new account (login, password) with an empty INBOX."""
-        login = name or f"box-{secrets.token_hex(5)}"
-        password = secrets.token_urlsafe(12)
-        self.accounts[login] = password
-        # Written whole and renamed, so dovecot never reads half the file.
-        passwd = self.root / "passwd"
-        temporary = passwd.with_suffix(".tmp")
-        temporary.write_text("".join(f"{user}:{{PLAIN}}{secret}\n"
-                                     for user, secret in self.accounts.items()))
-        os.replace(temporary, passwd)
-        return login, password
+    def add_account(self) -> tuple[str, str]:
+        """An account of its own (login, password) with an empty INBOX."""
+        login = self.unused.pop()
+        return login, self.accounts[login]
 
     async def client(self, login: str) -> aioimaplib.IMAP4:
         imap = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=30)

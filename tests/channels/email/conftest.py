@@ -1,0 +1,29 @@
+"""The email tests' real servers: one dovecot and one SMTP sink for the whole session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Loopback mail servers: allowed for the tests only (read when first needed).
+os.environ["PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS"] = "true"
+
+from plateaux.channels.email.settings import email_settings  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.support.smtp_sink import SmtpSink  # noqa: E402
+
+email_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    with Dovecot.start() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink.start() as sink:
+        yield sink

@@ -51,6 +51,7 @@ def build_services(settings: Settings) -> Services:
 def _import_task_modules() -> None:
     """Job functions register themselves on import; the worker and the app need them all."""
     from plateaux.billing import tasks as billing_tasks  # noqa: F401
+    from plateaux.channels.email import tasks as email_tasks  # noqa: F401
     from plateaux.platform import mail  # noqa: F401
 
 
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = build_services(settings)
     routing = services.routing
     assert routing is not None
+    from plateaux.channels.email.scheduler import MailScheduler
+
+    mail_scheduler = MailScheduler(services)
 
     from plateaux.billing.tasks import BillingClock
 
@@ -71,11 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.bus.start()
         await services.jobs.start()
         await routing.start()
+        await mail_scheduler.start()
         await billing_clock.start()
         try:
             yield
         finally:
             await billing_clock.stop()
+            await mail_scheduler.stop()
             await routing.stop()
             await services.jobs.close()
             await services.bus.close()
@@ -113,6 +119,8 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.billing.pages import router as billing_pages
     from plateaux.billing.webhooks import router as stripe_webhook
     from plateaux.channels.chat.embed_endpoints import router as chat_visitor
+    from plateaux.channels.email.admin_pages import router as email_admin
+    from plateaux.channels.email.endpoints import router as email_api
     from plateaux.console.admin_pages import router as console_admin
     from plateaux.console.pages import router as agent_consoles
     from plateaux.embed.console import router as embed_console
@@ -131,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(stripe_webhook)
     app.include_router(billing_pages)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(email_api, prefix=API_PREFIX)
     app.include_router(embed_public)
     app.include_router(chat_visitor)
     app.include_router(auth_pages)
@@ -144,3 +153,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(routing_console)
     app.include_router(agent_consoles)
     app.include_router(console_admin)
+    app.include_router(email_admin)

@@ -17,6 +17,7 @@ TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
     _ROOT / "tenants" / "templates",
     _ROOT / "console" / "templates",
+    _ROOT / "channels" / "email" / "templates",
     _ROOT / "billing" / "templates",
 ]
 

@@ -84,6 +84,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("hours", "hours", "Hours", False),
     ("routing", "routing/queues", "Routing", False),
     ("widgets", "widgets", "Widgets", False),
+    ("mailboxes", "mailboxes", "Mailboxes", False),
     ("console", "console/canned-responses", "Agent console", False),
     ("settings", "settings", "Settings", False),
     ("billing", "billing", "Billing", False),
@@ -146,6 +147,11 @@ ACTIVITY_LABELS = {
     "canned_response.deleted": "Canned response removed",
     "wrap_up_code.created": "Wrap-up code added",
     "wrap_up_code.deleted": "Wrap-up code removed",
+    "mailbox.created": "Mailbox added",
+    "mailbox.updated": "Mailbox changed",
+    "mailbox.deleted": "Mailbox removed",
+    "email.quarantine_discarded": "Quarantined mail discarded",
+    "email.bounce_cleared": "Bounce cleared",
 }
 
 

@@ -92,8 +92,8 @@ class StripeGateway:
         await self.client.v1.customers.update_async(customer_id, params)
 
     async def customer_metadata(self, customer_id: str) -> dict[str, str]:
-        customer = await self.client.v1.customers.retrieve_async(customer_id)
-        return dict(customer.metadata or {})
+        customer = _plain(await self.client.v1.customers.retrieve_async(customer_id))
+        return {str(k): str(v) for k, v in (customer.get("metadata") or {}).items()}
 
     async def create_subscription(self, params: dict[str, Any], *, key: str) -> dict[str, Any]:
         return _plain(await self.client.v1.subscriptions.create_async(params, self._options(key)))

@@ -43,6 +43,11 @@ class StripeGateway:
             max_network_retries=max_network_retries)
 
     @staticmethod
+    def _params(params: dict[str, Any]) -> Any:
+        # Built from our own values; the library's TypedDicts would only restate them.
+        return params
+
+    @staticmethod
     def _options(idempotency_key: str | None) -> Any:
         return {"idempotency_key": idempotency_key} if idempotency_key else {}
 
@@ -68,7 +73,8 @@ class StripeGateway:
     async def ensure_product(self, product_id: str, params: dict[str, Any]) -> str:
         try:
             product = await self.client.v1.products.create_async(
-                {"id": product_id, **params}, self._options(f"plx-product-{product_id}"))
+                self._params({"id": product_id, **params}),
+                self._options(f"plx-product-{product_id}"))
             return str(product.id)
         except stripe.StripeError:
             # Made by an earlier run whose key Stripe no longer remembers.
@@ -77,7 +83,7 @@ class StripeGateway:
     async def ensure_plan(self, plan_id: str, params: dict[str, Any]) -> str:
         try:
             plan = await self.client.v1.plans.create_async(
-                {"id": plan_id, **params}, self._options(f"plx-plan-{plan_id}"))
+                self._params({"id": plan_id, **params}), self._options(f"plx-plan-{plan_id}"))
             return str(plan.id)
         except stripe.StripeError:
             return str((await self.client.v1.plans.retrieve_async(plan_id)).id)
@@ -85,23 +91,25 @@ class StripeGateway:
     # --- customers and subscriptions -----------------------------------------------------
 
     async def create_customer(self, params: dict[str, Any], *, key: str) -> str:
-        customer = await self.client.v1.customers.create_async(params, self._options(key))
+        customer = await self.client.v1.customers.create_async(self._params(params),
+                                                               self._options(key))
         return str(customer.id)
 
     async def update_customer(self, customer_id: str, params: dict[str, Any]) -> None:
-        await self.client.v1.customers.update_async(customer_id, params)
+        await self.client.v1.customers.update_async(customer_id, self._params(params))
 
     async def customer_metadata(self, customer_id: str) -> dict[str, str]:
         customer = _plain(await self.client.v1.customers.retrieve_async(customer_id))
         return {str(k): str(v) for k, v in (customer.get("metadata") or {}).items()}
 
     async def create_subscription(self, params: dict[str, Any], *, key: str) -> dict[str, Any]:
-        return _plain(await self.client.v1.subscriptions.create_async(params, self._options(key)))
+        return _plain(await self.client.v1.subscriptions.create_async(
+            self._params(params), self._options(key)))
 
     async def update_subscription(self, subscription_id: str, params: dict[str, Any], *,
                                   key: str) -> dict[str, Any]:
         return _plain(await self.client.v1.subscriptions.update_async(
-            subscription_id, params, self._options(key)))
+            subscription_id, self._params(params), self._options(key)))
 
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         return _plain(await self.client.v1.subscriptions.retrieve_async(subscription_id))

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from plateaux.billing import ledger
 from plateaux.billing.meters import CONTACT_METERS, VOICE_METERS, VoiceDirection, billable_minutes
@@ -40,9 +41,10 @@ async def meter_finished_contacts(session: AsyncSession, tenant_id: uuid.UUID,
         return 0
     # Columns, not entities: the contacts' rows were just updated by a bulk statement.
     rows = (await session.execute(
-        select(Contact.id, Contact.channel, Contact.status, Contact.transfers,
-               Contact.answered_at, Contact.ended_at, Contact.updated_at)
-        .where(Contact.tenant_id == tenant_id, col(Contact.id).in_(ids),
+        select(col(Contact.id), col(Contact.channel), col(Contact.status),
+               col(Contact.transfers), col(Contact.answered_at), col(Contact.ended_at),
+               col(Contact.updated_at))
+        .where(col(Contact.tenant_id) == tenant_id, col(Contact.id).in_(ids),
                col(Contact.status).in_(FINAL_STATUSES),
                col(Contact.answered_at).is_not(None)))).all()
     added = 0

@@ -14,7 +14,7 @@ import logging
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from plateaux.billing import reporting, service, standing
 from plateaux.billing.gateway import StripeGateway, gateway_for
@@ -31,7 +31,8 @@ SYNC = "billing.sync_tenant"
 
 async def tenant_ids(services: Services) -> list[uuid.UUID]:
     async with services.unit_of_work() as session:
-        return list((await session.scalars(select(Tenant.id).order_by(Tenant.created_at))).all())
+        return list((await session.scalars(
+            select(Tenant.id).order_by(col(Tenant.created_at)))).all())
 
 
 async def run_tenant(services: Services, gateway: StripeGateway, tenant_id: uuid.UUID) -> None:

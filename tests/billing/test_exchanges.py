@@ -84,7 +84,7 @@ async def test_an_admin_opens_the_customer_portal(
     assert exchange.used
     # Only admins open it.
     agent = await tenants.add_user(world, email=f"agent-{uuid.uuid4().hex[:6]}@example.com")
-    async with httpx.AsyncClient(transport=client._transport,  # noqa: SLF001
+    async with httpx.AsyncClient(transport=client._transport,
                                  base_url="http://testserver") as other:
         await sign_in(other, world.slug, agent.email, PASSWORD)
         assert (await other.get(f"/t/{world.slug}/admin/billing/portal")).status_code == 403

@@ -66,7 +66,7 @@ async def test_usage_reads_the_same_for_the_admin_and_the_operator(
         await record_voice_leg(session, world.tenant.id, leg_id="leg-late", direction="inbound",
                                seconds=10, ended_at=datetime.now(UTC))
 
-    async with httpx.AsyncClient(transport=client._transport,  # noqa: SLF001
+    async with httpx.AsyncClient(transport=client._transport,
                                  base_url="http://testserver") as admin:
         await sign_in(admin, world.slug, world.admin.email, PASSWORD)
         page = (await admin.get(f"/t/{world.slug}/admin/billing")).text

@@ -41,7 +41,9 @@ BEGIN
         RAISE EXCEPTION 'usage records are append-only';
     END IF;
     RETURN NEW;
-END $$;
+END $$
+"""
+APPEND_ONLY_TRIGGER = """
 CREATE TRIGGER usage_records_append_only BEFORE UPDATE OR DELETE ON usage_records
 FOR EACH ROW EXECUTE FUNCTION usage_records_append_only();
 """
@@ -149,6 +151,7 @@ def upgrade() -> None:
         enable_tenant_isolation(table)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY)
+        op.execute(APPEND_ONLY_TRIGGER)
 
 
 def downgrade() -> None:

@@ -33,6 +33,7 @@ def message_frame(message: EmailMessage) -> dict[str, Any]:
         "html": message.html,
         "auto_kind": message.auto_kind,
         "status": message.status,
+        "attempts": message.attempts,
         "last_error": message.last_error,
         "author_name": message.author_name,
         "attachments": list(message.attachments or []),

@@ -29,7 +29,7 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     refuse_with: str | None = None  # e.g. "451 try later" or "550 no such user"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
             return self.refuse_with
         parsed = email.message_from_bytes(envelope.content, policy=default_policy)
@@ -48,7 +48,8 @@ class SmtpSink:
     def to(self, address: str) -> list[EmailMessage]:
         return [r.message for r in self.handler.received if address in r.recipients]
 
-    async def wait_for(self, address: str, count: int = 1, timeout: float = 15) -> list[EmailMessage]:
+    async def wait_for(self, address: str, count: int = 1,
+                       timeout: float = 15) -> list[EmailMessage]:
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.to(address)) < count:
             assert asyncio.get_running_loop().time() < deadline, f"no mail to {address}"

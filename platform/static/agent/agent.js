@@ -2,6 +2,7 @@
 import { api, config } from "./api.js";
 import { alertsOn, beep, enableAlerts, notify } from "./alerts.js";
 import { ChatTab } from "./chat.js";
+import { EmailTab } from "./email.js";
 import { LiveSocket, showConnection } from "./live.js";
 import { el } from "./text.js";
 
@@ -115,13 +116,14 @@ function select(contactId) {
     entry.tab.root.hidden = !active;
     entry.button.setAttribute("aria-selected", String(active));
     entry.button.classList.toggle("active", active);
-    if (active) { entry.button.classList.remove("unread"); entry.tab.shown(); }
+    if (active) { entry.button.classList.remove("unread"); entry.tab.shown?.(); }
   }
 }
 
 function openChat(contact) {
   if (open.has(contact.id)) { select(contact.id); return; }
-  const tab = new ChatTab({
+  const Tab = contact.channel === "email" ? EmailTab : ChatTab;
+  const tab = new Tab({
     contact, settings, canned,
     onClose: (closed) => {
       const entry = open.get(closed.contact.id);

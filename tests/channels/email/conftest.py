@@ -10,9 +10,9 @@ import pytest
 # Loopback mail servers: allowed for the tests only (read when first needed).
 os.environ["PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS"] = "true"
 
-from plateaux.channels.email.settings import email_settings  # noqa: E402
-from tests.support.dovecot import Dovecot  # noqa: E402
-from tests.support.smtp_sink import SmtpSink  # noqa: E402
+from plateaux.channels.email.settings import email_settings
+from tests.support.dovecot import Dovecot
+from tests.support.smtp_sink import SmtpSink
 
 email_settings.cache_clear()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage as Mime
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 
 from sqlmodel import col, select
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlmodel import select
+
 from plateaux.channels.email import repository as repo
 from plateaux.channels.email.ingest import Outcome
 from plateaux.channels.email.models import EmailQuarantine, EmailReceipt, Mailbox
 from plateaux.platform.services import Services
-from sqlmodel import select
-from tests.channels.email.email_world import EmailWorld, email_world, mail
+from tests.channels.email.email_world import email_world, mail
 from tests.support.dovecot import Dovecot
 from tests.support.factories import TenantFactory
 from tests.support.smtp_sink import SmtpSink

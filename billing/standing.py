@@ -173,10 +173,15 @@ async def console_notice(session: AsyncSession, tenant_id: uuid.UUID,
     account = await account_of(session, tenant_id)
     if account is None:
         return None
-    if account.suspended_by_billing:
+    tenant = await session.get(Tenant, tenant_id)
+    if account.suspended_by_billing and tenant is not None \
+            and tenant.status == TenantStatus.SUSPENDED:
         return ("This workspace is suspended because its subscription is unpaid: visitors "
                 "cannot start new conversations. An admin can pay the open invoices from "
                 "the Billing page to reactivate it; nothing has been deleted.")
+    if account.suspended_by_billing:  # an operator let it work again before payment
+        return ("The subscription is unpaid. An admin can pay the open invoices from the "
+                "Billing page.")
     ends = grace_ends(account, grace_days)
     if ends is not None:
         return (f"The subscription is unpaid: this workspace will be suspended on "

@@ -193,10 +193,12 @@ async def _ingest_batch(services: Services, tenant_id: uuid.UUID, mailbox_id: uu
                         report: SyncReport) -> bool:
     """Ingest a batch in UID order; False when the fetch must stop here."""
     fetched = await imap.fetch(batch)
+    async with services.unit_of_work(tenant_id=tenant_id) as session:
+        own = await repo.own_addresses(session, tenant_id)
     for uid in sorted(fetched):
         item = Fetched(uid_validity=validity, uid=uid, raw=fetched[uid])
         try:
-            outcome = await ingest(services, tenant_id, mailbox_id, item)
+            outcome = await ingest(services, tenant_id, mailbox_id, item, own=own)
         except Exception as exc:
             logger.exception("ingesting uid %s of mailbox %s failed", uid, mailbox_id)
             await _failed(services, tenant_id, mailbox_id, item, exc)

@@ -72,10 +72,25 @@ def _advance(mailbox: Mailbox, uid: int) -> None:
 
 
 async def ingest(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
-                 item: Fetched) -> Outcome:
+                 item: Fetched, *, own: frozenset[str] | None = None) -> Outcome:
+    """Store one fetched message (or note it seen, a duplicate, or quarantined)."""
+    settings = email_settings()
+    if own is None:
+        async with services.unit_of_work(tenant_id=tenant_id) as session:
+            own = await repo.own_addresses(session, tenant_id)
+    # Parsed before the mailbox is locked: the lock is held for the database work only.
+    parsed: ParsedMail | str
+    if len(item.raw) > settings.max_message_bytes:
+        parsed = f"The message is larger than {settings.max_message_bytes} bytes."
+    else:
+        try:
+            parsed = parse(item.raw, own_addresses=own,
+                           max_attachment_bytes=settings.max_attachment_bytes)
+        except Unreadable as exc:
+            parsed = str(exc)
     for attempt in range(3):
         try:
-            return await _ingest_once(services, tenant_id, mailbox_id, item)
+            return await _ingest_once(services, tenant_id, mailbox_id, item, parsed, own)
         except IntegrityError:
             # Another fetcher stored the same UID or Message-ID at the same moment (where
             # the mailbox lock does not serialise, as on SQLite): the next try sees it.
@@ -85,12 +100,13 @@ async def ingest(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID
 
 
 async def _ingest_once(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
-                       item: Fetched) -> Outcome:
+                       item: Fetched, parsed: ParsedMail | str,
+                       own: frozenset[str]) -> Outcome:
     async with services.unit_of_work(tenant_id=tenant_id) as session:
         mailbox = await repo.get_mailbox(session, tenant_id, mailbox_id, lock=True)
         if mailbox.uid_validity != item.uid_validity:
             return Outcome.STALE
-        outcome = await _ingest(services, session, mailbox, item)
+        outcome = await _ingest(services, session, mailbox, item, parsed, own)
         _advance(mailbox, item.uid)
         mailbox.last_fetch_at = utcnow()
         session.add(mailbox)
@@ -117,20 +133,12 @@ async def quarantine(services: Services, session: AsyncSession, mailbox: Mailbox
 
 
 async def _ingest(services: Services, session: AsyncSession, mailbox: Mailbox,
-                  item: Fetched) -> Outcome:
+                  item: Fetched, parsed: ParsedMail | str, own: frozenset[str]) -> Outcome:
     tenant_id = mailbox.tenant_id
     if await repo.receipt(session, tenant_id, mailbox.id, item.uid_validity, item.uid):
         return Outcome.SEEN
-    settings = email_settings()
-    if len(item.raw) > settings.max_message_bytes:
-        return await quarantine(services, session, mailbox, item,
-                                f"The message is larger than {settings.max_message_bytes} bytes.")
-    own = await repo.own_addresses(session, tenant_id)
-    try:
-        parsed = parse(item.raw, own_addresses=own,
-                       max_attachment_bytes=settings.max_attachment_bytes)
-    except Unreadable as exc:
-        return await quarantine(services, session, mailbox, item, str(exc))
+    if isinstance(parsed, str):
+        return await quarantine(services, session, mailbox, item, parsed)
     existing = await repo.message_by_key(session, tenant_id, parsed.message_key)
     if existing is not None:
         session.add(EmailReceipt(tenant_id=tenant_id, mailbox_id=mailbox.id,

@@ -60,6 +60,8 @@ class MailScheduler:
         self._task: asyncio.Task[None] | None = None
         self._redis = None
         self._changed: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self._wake = asyncio.Event()
+        self._lease_until = 0.0
         prefix = services.settings.job_queue_name
         self._lease_key = f"{prefix}:email:leader"
         self._changes_key = f"{prefix}:email:changed"
@@ -94,6 +96,14 @@ class MailScheduler:
     async def _lead(self) -> bool:
         if self._redis is None:
             return True
+        if time.monotonic() < self._lease_until:
+            return True
+        leading = await self._take_lease()
+        self._lease_until = time.monotonic() + LEASE_SECONDS / 3 if leading else 0.0
+        return leading
+
+    async def _take_lease(self) -> bool:
+        assert self._redis is not None
         ttl = int(LEASE_SECONDS * 1000)
         if await self._redis.set(self._lease_key, self.process, nx=True, px=ttl):
             return True
@@ -179,7 +189,10 @@ class MailScheduler:
                 raise
             except Exception:
                 logger.exception("email scheduler round failed")
-            await asyncio.sleep(settings.tick_seconds)
+            # Woken at once by mail announced or a mailbox saved; else the next tick.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), settings.tick_seconds)
+            self._wake.clear()
 
     async def _tick(self) -> None:
         settings = email_settings()
@@ -218,6 +231,7 @@ class MailScheduler:
                     while True:
                         if await imap.wait_for_mail(settings.idle_seconds):
                             entry.wanted = True
+                            self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -232,6 +246,7 @@ async def notify(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID
     local = _local.get(id(services))
     if local is not None:
         local._changed.add((tenant_id, mailbox_id))
+        local._wake.set()
     if services.settings.redis_url:
         import redis.asyncio as aioredis
 

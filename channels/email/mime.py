@@ -9,6 +9,7 @@ whether the message is automatic. A message this cannot read raises
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html as html_lib
 import re
@@ -102,7 +103,7 @@ def html_to_text(value: str, *, drop_quotes: bool = False) -> str:
     if drop_quotes:
         content_tags.add("blockquote")
     marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", value)
-    stripped = nh3.clean(marked, tags=set(), clean_content_tags=content_tags)
+    stripped = nh3.clean(marked, tags=set(), attributes={}, clean_content_tags=content_tags)
     lines = [line.strip() for line in html_lib.unescape(stripped).splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -210,9 +211,11 @@ def parse(raw: bytes, *, own_addresses: frozenset[str], max_attachment_bytes: in
           ) -> ParsedMail:
     try:
         return _parse(raw, own_addresses, max_attachment_bytes)
-    except Unreadable:
+    except (Unreadable, KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
         raise
-    except Exception as exc:  # whatever the library trips on, the mail is kept
+    except BaseException as exc:
+        # Whatever a library trips on (a Rust panic in the sanitiser is a BaseException),
+        # the mail is kept in quarantine rather than retried forever.
         raise Unreadable(f"The message cannot be read: {type(exc).__name__}: {exc}") from exc
 
 

@@ -206,3 +206,51 @@ async def test_automatic_mail_is_never_answered_and_bounces_mark_the_address(
     assert len(smtp_sink.to("carol@example.org")) == 0
     contacts = await box.contacts()
     assert len(contacts) == 8 + 8  # the loop (our own address) and the DSN route nothing
+
+
+async def test_a_fetcher_process_killed_mid_batch_loses_and_doubles_nothing(
+        services: Services, tenants: TenantFactory, dovecot: Dovecot,
+        smtp_sink: SmtpSink) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.waiting import until
+
+    box = await email_world(services, tenants, dovecot, smtp_sink)
+    await box.deliver(*[mail(subject=f"Batch {n}", message_id=f"<b{n}@example.org>",
+                             attachments=[("a.pdf", "application/pdf", b"%PDF" * 5000)])
+                        for n in range(20)])
+    settings = services.settings
+    env = {**os.environ, "PLATEAUX_ENVIRONMENT": "test",
+           "PLATEAUX_DATABASE_URL": settings.database_url,
+           "PLATEAUX_MIGRATION_DATABASE_URL": settings.migration_database_url,
+           "PLATEAUX_SECRET_KEY": settings.secret_key,
+           "PLATEAUX_DATA_DIR": str(settings.data_dir), "PLATEAUX_LOG_JSON": "false",
+           "PLATEAUX_JOB_QUEUE_NAME": settings.job_queue_name,
+           "PLATEAUX_ROUTING_KEY_PREFIX": settings.routing_key_prefix,
+           "PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS": "true", "PLATEAUX_EMAIL_FETCH_BATCH": "5",
+           **({"PLATEAUX_REDIS_URL": settings.redis_url} if settings.redis_url else {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.channels.email.fetch_process", str(box.tenant_id),
+         str(box.mailbox.id)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        async def some_stored() -> bool:
+            return len(await box.messages()) >= 3
+
+        await until(some_stored, timeout=60, every=0.01, what="part of the batch")
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    killed_at = len(await box.messages())
+    assert killed_at < 20
+    await asyncio.gather(box.fetch(), box.fetch())
+    messages = await box.messages()
+    assert sorted(m.subject for m in messages) == sorted(f"Batch {n}" for n in range(20))
+    assert len(await box.contacts()) == 20
+    async with services.unit_of_work(tenant_id=box.tenant_id) as session:
+        receipts = (await session.scalars(select(EmailReceipt).where(
+            EmailReceipt.tenant_id == box.tenant_id))).all()
+    assert sorted(r.uid for r in receipts) == list(range(1, 21))

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import gc
+import heapq
+import itertools
 import json
 import os
 import random
@@ -68,7 +69,13 @@ from plateaux.routing.state import (
     Presence,
     Queue,
 )
-from plateaux.routing.store import Committed, MemoryStore, RedisStore, RoutingStore
+from plateaux.routing.store import (
+    Committed,
+    MemoryStore,
+    Publication,
+    RedisStore,
+    RoutingStore,
+)
 from plateaux.routing.workflows import Step, Workflow
 
 QUEUES = 20
@@ -158,10 +165,12 @@ class CountingStore:
 
         async def commit(tenant: str, expected: Mapping[str, int],
                          writes: Mapping[str, str | None], events: Sequence[dict[str, Any]],
-                         *, initialise: bool = False) -> Committed | None:
+                         *, initialise: bool = False, publish: Sequence[Publication] = (),
+                         ) -> Committed | None:
             self.commits += 1
             self.records += len(writes)
-            return await original(tenant, expected, writes, events, initialise=initialise)
+            return await original(tenant, expected, writes, events, initialise=initialise,
+                                  publish=publish)
 
         store.commit = commit  # type: ignore[method-assign,unused-ignore]
 
@@ -187,6 +196,7 @@ class Measures:
     other_problems: list[str] = field(default_factory=list)
     pings: list[float] = field(default_factory=list)
     collections: list[float] = field(default_factory=list)  # full (generation 2) GC pauses
+    young_collections: dict[int, list[float]] = field(default_factory=dict)  # pauses
 
 
 async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: float,
@@ -204,7 +214,8 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
     assert await store.commit(str(tenant), dict.fromkeys(writes, 0), writes, [],
                               initialise=True) is not None
     counting = CountingStore(store)
-    router = TenantRouter(tenant, store=store, bus=bus)
+    # As the server runs it: with Redis, the store publishes each commit's messages.
+    router = TenantRouter(tenant, store=store, bus=bus, publish_in_commit=store.publishes)
     router.configure(queues, workflows, wrap_up_seconds={})
     assert await router.load()
     assert not router.snapshot.dirty_agents
@@ -223,17 +234,25 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
     collecting: list[float] = []
 
     def on_collection(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
         if phase == "start":
             collecting[:] = [time.perf_counter()]
         elif collecting:
-            m.collections.append(time.perf_counter() - collecting[0])
+            took = time.perf_counter() - collecting[0]
+            if info["generation"] == 2:
+                m.collections.append(took)
+            else:
+                m.young_collections.setdefault(info["generation"], []).append(took)
 
     gc.callbacks.append(on_collection)
     end = start + seconds
     tasks: set[asyncio.Task[None]] = set()
-    timers: set[asyncio.TimerHandle] = set()
+    # What the simulated agents do next, as plain tuples (due, order, action, contact or
+    # agent, agent) in one heap behind one timer: a timer handle, context and closure for
+    # each of the ~14,000 pending accepts, completions and returns from break made the
+    # driver's own objects most of what the garbage collector walked.
+    agenda: list[tuple[float, int, str, str, str]] = []
+    order = itertools.count()
+    wake: asyncio.TimerHandle | None = None
     next_audit = start
 
     def audit(snapshot: Snapshot, offer: Offer, at: float) -> None:
@@ -259,16 +278,38 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
                 m.capacity_violations += agent is not None and not within_capacity(agent)
         m.audit_seconds += time.perf_counter() - began
 
-    def later(delay: float, action: Callable[[float], Any]) -> None:
-        """Run ``action(due)`` as its own task once ``delay`` has passed."""
-        if clock() + delay >= end:
+    def later(delay: float, action: str, subject: str, agent_id: str = "") -> None:
+        """Run ``action`` (accept, complete, back) as its own task once ``delay`` has
+        passed."""
+        at = clock() + delay
+        if at >= end:
             return
+        heapq.heappush(agenda, (at, next(order), action, subject, agent_id))
+        if agenda[0][0] == at:
+            arm()
 
-        def fire(handle: asyncio.TimerHandle | None = None) -> None:
-            spawn(action(clock()))
+    def arm() -> None:
+        nonlocal wake
+        if wake is not None:
+            wake.cancel()
+        wake = loop.call_later(max(0.0, agenda[0][0] - clock()), run_due)
 
-        timer = loop.call_later(delay, fire)
-        timers.add(timer)
+    def run_due() -> None:
+        nonlocal wake
+        wake = None
+        now = clock()
+        # The loop's timers fire to the millisecond, possibly a little early: what falls
+        # due within one is due now (else the timer would be armed again and again).
+        while agenda and agenda[0][0] <= now + 0.001:
+            _, _, action, subject, agent_id = heapq.heappop(agenda)
+            if action == "accept":
+                spawn(accept(subject, agent_id, now))
+            elif action == "complete":
+                spawn(complete(subject, now))
+            else:
+                spawn(come_back(subject, now))
+        if agenda:
+            arm()
 
     def spawn(coroutine: Any) -> None:
         task = loop.create_task(coroutine)
@@ -305,15 +346,14 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
                 m.other.append(elapsed)
         check_offers(result.outcome)
         for offer in result.outcome.offers:
-            later(rng.uniform(0.2, 1.0), functools.partial(accept, offer))
+            later(rng.uniform(0.2, 1.0), "accept", offer.contact_id, offer.agent_ids[0])
         return result.outcome
 
-    async def accept(offer: Offer, due: float) -> None:
-        agent_id = offer.agent_ids[0]
+    async def accept(contact_id: str, agent_id: str, due: float) -> None:
         outcome = await operate("accept", due, lambda now, notes: router.engine.accept(
-            offer.contact_id, agent_id, now))
+            contact_id, agent_id, now))
         if outcome is not None:
-            later(rng.expovariate(1 / handle), lambda due: complete(offer.contact_id, due))
+            later(rng.expovariate(1 / handle), "complete", contact_id)
 
     async def complete(contact_id: str, due: float) -> None:
         def operation(now: float, notes: Notes) -> Outcome:
@@ -330,14 +370,14 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
     async def take_break(agent_id: str, due: float) -> None:
         await operate("away", due, lambda now, notes: router.engine.set_presence(
             agent_id, Presence.AWAY, now, reason="break"))
-        later(rng.uniform(2.0, 6.0), lambda due: come_back(agent_id, due))
+        later(rng.uniform(2.0, 6.0), "back", agent_id)
 
     async def come_back(agent_id: str, due: float) -> None:
         await operate("back", due, lambda now, notes: router.engine.set_presence(
             agent_id, Presence.AVAILABLE, now))
 
     for contact in in_service:
-        later(rng.expovariate(1 / handle), functools.partial(complete, contact.id))
+        later(rng.expovariate(1 / handle), "complete", contact.id)
 
     async def breaks() -> None:
         """Agents go on short breaks and come back all along: 1% of them a second."""
@@ -366,7 +406,18 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
             await client.ping()
             m.pings.append(clock() - began)
 
+    cpu: dict[str, float] = {}
+
+    async def cpu_window() -> None:
+        """The process's CPU time over the measured window (driver and audits included),
+        a figure that other work on the machine disturbs less than latencies."""
+        await asyncio.sleep(max(0.0, m.window_from - clock()))
+        cpu["from"], cpu["wall_from"] = time.process_time(), clock()
+        await asyncio.sleep(max(0.0, end - clock()))
+        cpu["to"], cpu["wall_to"] = time.process_time(), clock()
+
     helpers = [loop.create_task(breaks()), loop.create_task(sweep())]
+    cpu_task = loop.create_task(cpu_window())
     pinger: Redis | None = None
     if redis_url:
         pinger = Redis.from_url(redis_url)
@@ -383,10 +434,11 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
             await asyncio.sleep(delay)
         arrivals += 1
         spawn(arrive(arrivals, due, clock()))
-    for timer in timers:
-        timer.cancel()
+    if wake is not None:
+        wake.cancel()
     for helper in helpers:
         helper.cancel()
+    await cpu_task
     drained_at = clock()
     while tasks:
         await asyncio.gather(*list(tasks), return_exceptions=True)
@@ -412,6 +464,11 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
         "operations": dict(m.operations),
         "failed_operations": dict(m.failures),
         "commits": counting.commits,
+        # Process CPU per operation over the measured window, driver and audits included.
+        "cpu_ms_per_operation": round((cpu["to"] - cpu["from"]) * 1000
+                                      / max(1, sum(m.measured_operations.values())), 4),
+        "cpu_busy_share": round((cpu["to"] - cpu["from"])
+                                / max(1e-9, cpu["wall_to"] - cpu["wall_from"]), 3),
         "operations_per_commit": round(sum(m.operations.values()) / max(1, counting.commits), 2),
         "backlog_after_last_arrival_s": round(backlog, 3),
         "arrival_ms": summary(m.arrival),
@@ -435,6 +492,8 @@ async def run_case(store: RoutingStore, bus: EventBus, *, agents: int, rate: flo
         "redis_ping_under_load_ms": summary(m.pings) if m.pings else None,
         "gc_frozen_after_load": freeze,
         "full_gc_pauses_ms": summary(m.collections),
+        "young_gc_pauses_ms": {f"generation {g}": summary(pauses)
+                               for g, pauses in sorted(m.young_collections.items())},
     }
 
 

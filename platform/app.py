@@ -40,7 +40,9 @@ def build_services(settings: Settings) -> Services:
         # Its own few connections: a request holding one while it waits for a tenant's
         # router to load must never leave the load without one (a deadlock once every
         # pooled connection is held so).
-        db=Database(settings, pool_size=ROUTING_POOL_SIZE))
+        db=Database(settings, pool_size=ROUTING_POOL_SIZE),
+        # Both on settings.redis_url: the store can publish the bus's messages itself.
+        publish_in_commit=settings.redis_url is not None)
     services.jobs = create_job_queue(
         settings.redis_url, registry=registry, services={"services": services},
         queue_name=settings.job_queue_name,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from abc import ABC, abstractmethod
@@ -28,6 +27,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -83,24 +83,15 @@ class Event:
             raise ValueError("an event needs a type and an audience")
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "tenant_id": str(self.tenant_id),
-                "type": self.type,
-                "audience": self.audience,
-                "payload": self.payload,
-                "id": self.id,
-                "occurred_at": self.occurred_at.isoformat(),
-            },
-            default=_json_default,
-            separators=(",", ":"),
-        )
+        return encode_event(tenant=str(self.tenant_id), type=self.type,
+                            audience=self.audience, payload=self.payload, id=self.id,
+                            occurred_at=self.occurred_at.isoformat())
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         """Parse the wire form; ValueError when it is not an event."""
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
             payload = data["payload"]
             if not isinstance(payload, dict):
                 raise TypeError("payload is not an object")
@@ -116,8 +107,39 @@ class Event:
             raise ValueError(f"not an event: {exc}") from exc
 
 
+def encode_event(*, tenant: str, type: str, audience: str, payload: dict[str, Any],
+                 id: str, occurred_at: str) -> str:
+    """The wire form of an event (``Event.to_json``) from its parts, the tenant id and
+    the time already written: a publisher of many events of one tenant at one moment
+    (the router) writes them once and builds no ``Event`` per message. TypeError when
+    the payload cannot be encoded."""
+    # orjson: a busy router publishes thousands of events a second, and the standard
+    # encoder was a third of publishing. It writes NaN and infinities as null, which
+    # is what a browser's JSON.parse can read.
+    try:
+        return orjson.dumps(
+            {"tenant_id": tenant, "type": type, "audience": audience, "payload": payload,
+             "id": id, "occurred_at": occurred_at},
+            default=_json_default,
+            option=orjson.OPT_NON_STR_KEYS,
+        ).decode()
+    except TypeError as error:
+        # orjson reports its own words; ours (from ``_json_default``) say what to fix.
+        raise TypeError(str(error.__cause__ or error)) from error
+
+
+def channel_prefix(tenant_id: uuid.UUID) -> str:
+    """Every channel of the tenant starts so; the audience follows."""
+    return f"{CHANNEL_PREFIX}:{tenant_id}:"
+
+
 def channel_name(tenant_id: uuid.UUID, audience: str) -> str:
-    return f"{CHANNEL_PREFIX}:{tenant_id}:{audience}"
+    return channel_prefix(tenant_id) + audience
+
+
+def wire_message(event: Event) -> tuple[str, str]:
+    """The Redis bus's channel and data for ``event``: what ``RedisEventBus`` publishes."""
+    return channel_name(event.tenant_id, event.audience), event.to_json()
 
 
 def _channel_names(tenant_id: uuid.UUID, audiences: Sequence[str]) -> list[str]:
@@ -393,7 +415,7 @@ class RedisEventBus(EventBus):
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         """One round trip for all of them (a routing commit publishes several at once)."""
-        wire = [(channel_name(e.tenant_id, e.audience), e.to_json()) for e in events]
+        wire = [wire_message(event) for event in events]
         if not wire:
             return
         await self._ensure_started()

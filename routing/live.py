@@ -78,8 +78,11 @@ class RoutingError(ValueError):
 class RoutingService:
     def __init__(self, services: Services, store: RoutingStore, *,
                  timing: Timing | None = None, clock: Callable[[], float] = time.time,
-                 db: Database | None = None) -> None:
+                 db: Database | None = None, publish_in_commit: bool = False) -> None:
+        """``publish_in_commit``: the store and the event bus are on the same Redis, so
+        the store publishes each commit's messages as part of it."""
         self.services = services
+        self.publish_in_commit = publish_in_commit
         self.db = db
         self.store = store
         self.bus: EventBus = services.bus
@@ -140,7 +143,8 @@ class RoutingService:
         return router
 
     async def _open(self, tenant_id: uuid.UUID) -> TenantRouter:
-        router = TenantRouter(tenant_id, store=self.store, bus=self.bus, clock=self.clock)
+        router = TenantRouter(tenant_id, store=self.store, bus=self.bus, clock=self.clock,
+                              publish_in_commit=self.publish_in_commit)
         await self._configure(router)
         restored = []
         if not await router.load():
@@ -561,15 +565,16 @@ class RoutingService:
                 gone.pop(agent_id, None)
                 await self._agent_lost(router, agent_id)
 
-    async def _record(self, tenant_id: uuid.UUID) -> None:
-        """Write the log to the database, from where the last steward stopped."""
+    async def _record(self, tenant_id: uuid.UUID) -> str:
+        """Write the log to the database, from where the last steward stopped; the log
+        position recorded so far (by this steward or another)."""
         name = f"recorded:{tenant_id}"
         cursor = await self.store.get_value(name) or "0-0"
         while True:
             found = await self.store.read_log({str(tenant_id): cursor}, count=500)
             entries = found.get(str(tenant_id), [])
             if not entries:
-                return
+                return cursor
             try:
                 async with self._unit_of_work(tenant_id=tenant_id) as session:
                     await repo.record(session, tenant_id, entries)
@@ -578,7 +583,7 @@ class RoutingService:
                 # same moment; its transaction won, ours is rolled back whole (so nothing
                 # is counted twice), and the next round skips what it wrote.
                 logger.info("routing log entries recorded by another steward meanwhile")
-                return
+                return await self.store.get_value(name) or "0-0"
             cursor = entries[-1].id
             await self.store.set_value(name, cursor)
 
@@ -596,7 +601,13 @@ class RoutingService:
         missing = [r.id for r in candidates if fresh.get(f"c:{r.id}") is None]
         if not missing:
             return
-        await self._record(tenant_id)
+        tail = await self.store.tail_id(router.tenant)
+        # Only once the database holds the log up to the read: a contact that left the
+        # store before it (completed, say) must show as finished, not be routed again.
+        # Another steward may be recording it right now (a lease that moved under load):
+        # then the next round decides.
+        if _log_position(await self._record(tenant_id)) < _log_position(tail):
+            return
         async with self._unit_of_work(tenant_id=tenant_id) as session:
             rows = await repo.unfinished_contacts(session, tenant_id, missing)
         for row in rows:

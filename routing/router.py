@@ -13,8 +13,10 @@ so no transition of the core can forget to report itself.
 
 Operations are committed in groups: those that come while a commit is in flight wait for
 it, are then decided one after the other and committed together in one round trip, and
-their messages published in one more. Latency stays one or two round trips under load
-instead of growing with the queue of operations behind the lock.
+their messages published in one more, or in the same one where the store can publish
+(``publish_in_commit``: the Redis store with the event bus on the same Redis). Latency
+stays one or two round trips under load instead of growing with the queue of operations
+behind the lock.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from plateaux.platform.events import Event, EventBus
+from plateaux.platform.events import Event, EventBus, channel_prefix, encode_event
 from plateaux.routing.engine import Engine, Outcome
 from plateaux.routing.estimates import ServiceWindow, estimate_wait, position_in_queue
 from plateaux.routing.lifecycle import FollowUp
@@ -53,8 +55,8 @@ from plateaux.routing.state import (
     Presence,
     Queue,
 )
-from plateaux.routing.store import LogEntry, RoutingStore, Versioned
-from plateaux.routing.workflows import Workflow
+from plateaux.routing.store import LogEntry, Publication, RoutingStore, Versioned
+from plateaux.routing.workflows import Workflow, skills_by_queue
 
 logger = logging.getLogger(__name__)
 
@@ -173,11 +175,17 @@ class _Batch:
 
 class TenantRouter:
     def __init__(self, tenant_id: uuid.UUID, *, store: RoutingStore, bus: EventBus,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, publish_in_commit: bool = False) -> None:
+        """``publish_in_commit``: the store publishes each commit's messages itself, as
+        part of the commit (only when the bus listens where the store publishes)."""
+        if publish_in_commit and not store.publishes:
+            raise ValueError("this store cannot publish; publish through the event bus")
         self.tenant_id = tenant_id
         self.tenant = str(tenant_id)
         self.store = store
         self.bus = bus
+        self.publish_in_commit = publish_in_commit
+        self.channels = channel_prefix(tenant_id)
         self.clock = clock
         self.lock = asyncio.Lock()
         self.snapshot = TrackedSnapshot()
@@ -204,6 +212,9 @@ class TenantRouter:
         for queue in queues:
             self.snapshot.put_queue(queue)
             self.windows.setdefault(queue.id, ServiceWindow())
+        for queue_id, skills in skills_by_queue(workflows.values()).items():
+            if queue_id in self.snapshot.queues:
+                self.snapshot.split_by_skills(queue_id, skills)
         self.engine.workflows = workflows
         self.wrap_up_seconds = wrap_up_seconds
         self.engine.context.stats = {}
@@ -359,7 +370,9 @@ class TenantRouter:
                     for waiting in batch:
                         waiting.result.cancel()
                     raise
-                await self._deliver([r for _, r in settled if isinstance(r, Result)])
+                if not self.publish_in_commit:
+                    await self._publish(self._events(self._messages(
+                        [r for _, r in settled if isinstance(r, Result)])))
                 for waiting, answer in settled:
                     if waiting.result.done():
                         continue  # the caller gave up; the change stands regardless
@@ -562,7 +575,10 @@ class TenantRouter:
         if not writes:
             return True
         events = [event for _, result in batch.results for event in result.events]
-        done = await self.store.commit(self.tenant, expected, writes, events)
+        publish: list[Publication] = []
+        if self.publish_in_commit:
+            publish = self._wire(self._messages([result for _, result in batch.results]))
+        done = await self.store.commit(self.tenant, expected, writes, events, publish=publish)
         if done is None:
             return False
         for key, version in done.versions.items():
@@ -654,25 +670,19 @@ class TenantRouter:
                            "a": declined[0] if declined else seen.agent_id, "d": {}})
         return events
 
-    async def _deliver(self, results: Iterable[Result]) -> None:
-        """Publish what was committed: offers to the agents, changes to whoever follows the
-        contact (the visitor's widget) and to supervisors. A batch's messages go out in one
-        round trip, in the order its operations were decided.
+    def _messages(self, results: Iterable[Result]) -> list[Message]:
+        """What a commit tells: offers to the agents, changes to whoever follows the
+        contact (the visitor's widget) and to supervisors, in the order its operations were
+        decided. They go out in one round trip after the commit, or with it.
 
         Supervisors get one ``routing.state`` message per batch carrying its events in
         order (``{"events": [...]}``): their consoles refresh on it whatever it holds, and
         one message per event was a third of what a busy router published."""
-        messages: list[Event] = []
-        tenant_id = self.tenant_id
+        messages: list[Message] = []
         changes: list[dict[str, Any]] = []
-        # One clock reading per batch, and ids from a counter: a random id and a clock
-        # reading per message were a tenth of publishing.
-        occurred = datetime.now(UTC)
 
         def add(event_type: str, payload: dict[str, Any], audience: str) -> None:
-            messages.append(Event(tenant_id=tenant_id, type=event_type, audience=audience,
-                                  payload=payload, id=f"{_ID_PREFIX}{next(_ids):016x}",
-                                  occurred_at=occurred))
+            messages.append((event_type, audience, payload))
 
         for result in results:
             for offer in result.outcome.offers:
@@ -696,6 +706,35 @@ class TenantRouter:
                         f"user:{agent_id}")
         if changes:
             add("routing.state", {"events": changes}, SUPERVISORS)
+        return messages
+
+    # One clock reading per batch, and ids from a counter: a random id and a clock reading
+    # per message were a tenth of publishing.
+
+    def _events(self, messages: list[Message]) -> list[Event]:
+        """The messages as events for the bus."""
+        occurred = datetime.now(UTC)
+        return [Event(tenant_id=self.tenant_id, type=event_type, audience=audience,
+                      payload=payload, id=_next_id(), occurred_at=occurred)
+                for event_type, audience, payload in messages]
+
+    def _wire(self, messages: list[Message]) -> list[Publication]:
+        """The messages as the store publishes them: the bus's channels and wire form. One
+        that cannot be encoded is left out (and logged): it must neither stop the commit
+        nor silence the others."""
+        occurred = datetime.now(UTC).isoformat()
+        wired = []
+        for event_type, audience, payload in messages:
+            try:
+                data = encode_event(tenant=self.tenant, type=event_type, audience=audience,
+                                    payload=payload, id=_next_id(), occurred_at=occurred)
+            except (TypeError, ValueError):
+                logger.exception("could not encode %s", event_type)
+                continue
+            wired.append((self.channels + audience, data))
+        return wired
+
+    async def _publish(self, messages: list[Event]) -> None:
         if not messages:
             return
         try:
@@ -735,9 +774,16 @@ class TenantRouter:
         return position, wait
 
 
+# A message for the bus: its type, audience and payload.
+Message = tuple[str, str, dict[str, Any]]
+
 # Message ids: unique per process (random prefix) and across them, shaped like a uuid's hex.
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ids = itertools.count()
+
+
+def _next_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):016x}"
 
 # The agents whose pending offer of a contact a commit took away (delivery only: the
 # history records the contact's own events).

@@ -384,6 +384,18 @@ class Snapshot:
         self._index_skill(queue_id, skill)
         return skill, level
 
+    def split_by_skills(self, queue_id: str, skills: Iterable[str]) -> None:
+        """Split the queue's free agents by these skills now (at most
+        ``MAX_INDEXED_SKILLS`` in all), rather than when a decision first asks: the
+        configuration says which ones its workflows ask for, and re-indexing a queue's
+        members then costs a busy router as much as a thousand agent moves."""
+        for skill in skills:
+            indexed = self._indexed_skills.get(queue_id, ())
+            if len(indexed) >= MAX_INDEXED_SKILLS:
+                return
+            if skill not in indexed:
+                self._index_skill(queue_id, skill)
+
     def _index_skill(self, queue_id: str, skill: str) -> None:
         self._indexed_skills[queue_id] = (*self._indexed_skills.get(queue_id, ()), skill)
         self._levels[(queue_id, skill)] = []

@@ -15,7 +15,8 @@ limit: stay queued, offer a callback, take a message, or send to another queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -87,6 +88,22 @@ class Workflow:
                     previous = step.timeout
         if self.overflow.action == OverflowAction.TRANSFER_QUEUE and not self.overflow.queue_id:
             raise ValueError("overflow to another queue needs that queue")
+
+
+def skills_by_queue(workflows: Iterable[Workflow]) -> dict[str, list[str]]:
+    """For each queue, the skills its workflows' steps ask a level of, the most asked
+    first: what the snapshot splits the queue's free agents by (each step's highest
+    required level is the one a walk starts from)."""
+    asked: dict[str, Counter[str]] = {}
+    for workflow in workflows:
+        steps = [step for flt in workflow.filters for step in flt.steps]
+        for step in (*steps, *workflow.default_steps):
+            levels = [(level, skill) for skill, level in step.required_skills.items()
+                      if level > 0]
+            if levels:
+                asked.setdefault(step.queue_id, Counter())[max(levels)[1]] += 1
+    return {queue_id: [skill for skill, _ in counts.most_common()]
+            for queue_id, counts in asked.items()}
 
 
 @dataclass(frozen=True, slots=True)

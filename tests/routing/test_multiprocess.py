@@ -272,7 +272,11 @@ async def test_three_processes_serve_thousands_of_contacts_within_every_agents_c
     # The HTTP answers: every contact accepted by exactly one agent, and completed once.
     for contact_id in created:
         answers = ledger.accepts.get(contact_id, [])
-        assert [code for _, code in answers].count(200) == 1, (contact_id, answers)
+        if [code for _, code in answers].count(200) != 1:
+            trail = [(e.kind, e.agent_id, e.details)
+                     for e in await history(services, world.tenant.id)
+                     if str(e.contact_id) == contact_id]
+            raise AssertionError((contact_id, answers, trail))
         assert [code for _, code in ledger.completes[contact_id]] == [200]
 
     rows = await contact_rows(services, world.tenant.id)

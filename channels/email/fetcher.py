@@ -14,6 +14,7 @@ messages already stored from new ones, which alone are fetched whole.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -165,17 +166,20 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
             report.uid_validity = validity
             last_uid, renumbered = await _start(services, tenant_id, mailbox_id, validity)
             report.resynced = renumbered
+            # What arrives while this runs is taken too (a burst costs one connection),
+            # for a bounded time so a steady stream does not hold the job forever.
+            until = time.monotonic() + settings.drain_seconds
             uids = await imap.uids_after(last_uid)
-            if max_messages is not None:
-                uids = uids[:max_messages]
-            for start in range(0, len(uids), settings.fetch_batch):
-                batch = uids[start:start + settings.fetch_batch]
-                if renumbered:
-                    batch = await _skip_known(services, tenant_id, mailbox_id, imap,
-                                              validity, batch, report)
-                if not await _ingest_batch(services, tenant_id, mailbox_id, imap, validity,
-                                           batch, report):
+            while uids:
+                if max_messages is not None:
+                    uids = uids[:max_messages]
+                if not await _ingest_uids(services, tenant_id, mailbox_id, imap, validity,
+                                          uids, renumbered, report):
                     break
+                if max_messages is not None or time.monotonic() > until:
+                    break
+                await imap.noop()
+                uids = await imap.uids_after(uids[-1])
     except ConnectionProblem as exc:
         report.error = str(exc)
     except Exception as exc:
@@ -186,6 +190,21 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
     except Exception:
         logger.exception("recording the fetch of mailbox %s failed", mailbox_id)
     return report
+
+
+async def _ingest_uids(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
+                       imap: ImapSession, validity: int, uids: list[int], renumbered: bool,
+                       report: SyncReport) -> bool:
+    batch_size = email_settings().fetch_batch
+    for start in range(0, len(uids), batch_size):
+        batch = uids[start:start + batch_size]
+        if renumbered:
+            batch = await _skip_known(services, tenant_id, mailbox_id, imap, validity, batch,
+                                      report)
+        if not await _ingest_batch(services, tenant_id, mailbox_id, imap, validity, batch,
+                                   report):
+            return False
+    return True
 
 
 async def _ingest_batch(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,

@@ -95,6 +95,10 @@ class ImapSession:
             index += 1
         return found
 
+    async def noop(self) -> None:
+        """Let the server tell of mail that arrived since the last command."""
+        await self.client.noop()
+
     async def wait_for_mail(self, seconds: float) -> bool:
         """IDLE until the server announces new mail (True) or ``seconds`` pass (False)."""
         idle = await self.client.idle_start(timeout=seconds)

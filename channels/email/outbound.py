@@ -55,10 +55,16 @@ def attachment_ref(attachment: EmailAttachment) -> dict[str, object]:
             "inline": attachment.inline, "content_id": attachment.content_id}
 
 
+def send_job_id(message_id: uuid.UUID | str) -> str:
+    return f"email-send:{message_id}"
+
+
 def enqueue_send(session: AsyncSession, message: EmailMessage) -> None:
     services = session.info.get("services")
     tenant_id, message_id = str(message.tenant_id), str(message.id)
-    job_id = f"email-send:{message_id}:{message.attempts}"
+    # One job per message queued or running at a time: a second enqueue (a sweep, a
+    # retry asked twice) never makes a second sender.
+    job_id = send_job_id(message_id)
 
     async def enqueue() -> None:
         if services is not None:

@@ -204,3 +204,12 @@ async def messages_since(session: AsyncSession, tenant_id: uuid.UUID, mailbox_id
         EmailMessage.tenant_id == tenant_id, EmailMessage.mailbox_id == mailbox_id,
         EmailMessage.created_at >= since))
     return len(rows.all())
+
+
+async def stuck_outbound(session: AsyncSession, tenant_id: uuid.UUID,
+                         before: datetime) -> list[EmailMessage]:
+    """Outgoing messages still queued or sending since before ``before``."""
+    return list((await session.scalars(select(EmailMessage).where(
+        EmailMessage.tenant_id == tenant_id, EmailMessage.direction == "out",
+        col(EmailMessage.status).in_(["queued", "sending"]),
+        EmailMessage.created_at < before).limit(500))).all())

@@ -17,15 +17,18 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlmodel import select
 
 from plateaux.channels.email import repository as repo
 from plateaux.channels.email.fetcher import imap_config
 from plateaux.channels.email.imap import imap_session
+from plateaux.channels.email.outbound import SEND_JOB, send_job_id
 from plateaux.channels.email.settings import email_settings
 from plateaux.channels.email.tasks import FETCH_JOB, fetch_job_id
 from plateaux.platform.services import Services
+from plateaux.platform.types import utcnow
 from plateaux.tenants.models import Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class MailScheduler:
         self._changed: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._wake = asyncio.Event()
         self._lease_until = 0.0
+        self.tenants: set[uuid.UUID] = set()  # with a mailbox, enabled or not
         prefix = services.settings.job_queue_name
         self._lease_key = f"{prefix}:email:leader"
         self._changes_key = f"{prefix}:email:changed"
@@ -123,6 +127,8 @@ class MailScheduler:
     async def _read(self, tenant_id: uuid.UUID, mailbox_id: uuid.UUID | None) -> set[uuid.UUID]:
         async with self.services.unit_of_work(tenant_id=tenant_id) as session:
             rows = await repo.mailboxes(session, tenant_id)
+        if rows:
+            self.tenants.add(tenant_id)
         found = set()
         for mailbox in rows:
             if mailbox_id is not None and mailbox.id != mailbox_id:
@@ -164,6 +170,7 @@ class MailScheduler:
     async def _run(self) -> None:
         settings = email_settings()
         next_scan = 0.0
+        next_sweep = time.monotonic() + settings.sweep_seconds
         leading = False
         while True:
             try:
@@ -185,6 +192,9 @@ class MailScheduler:
                 for tenant_id, mailbox_id in await self._take_changes():
                     await self._read(tenant_id, mailbox_id)
                 await self._tick()
+                if now >= next_sweep:
+                    await self.sweep()
+                    next_sweep = now + settings.sweep_seconds
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -210,6 +220,26 @@ class MailScheduler:
                     entry.wanted = False
                     every = settings.idle_poll_seconds if entry.idle_ok else entry.poll_seconds
                     entry.next_fetch = now + every
+
+    async def sweep(self) -> int:
+        """Queue again the replies whose send job was lost (a process stopped between the
+        commit and the enqueue, or an in-process job queue that did not survive a
+        restart); a job still queued or waiting for its retry keeps its id, so this never
+        makes a second sender."""
+        settings = email_settings()
+        before = utcnow() - timedelta(seconds=settings.stuck_send_seconds)
+        queued = 0
+        for tenant_id in list(self.tenants):
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                stuck = await repo.stuck_outbound(session, tenant_id, before)
+            for message in stuck:
+                if await self.services.jobs.enqueue(
+                        SEND_JOB, job_id=send_job_id(message.id), tenant_id=str(tenant_id),
+                        message_id=str(message.id)):
+                    queued += 1
+        if queued:
+            logger.warning("%d email replies queued again after their job was lost", queued)
+        return queued
 
     async def _watch(self, entry: Watched) -> None:
         """Hold an IDLE connection; mail announced means a fetch is wanted."""

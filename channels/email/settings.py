@@ -21,6 +21,8 @@ class EmailSettings(BaseSettings):
     max_attachment_bytes: int = Field(default=15 * 1024 * 1024, ge=1)
     # Messages fetched per IMAP round trip.
     fetch_batch: int = Field(default=50, ge=1, le=500)
+    # A fetch also takes what arrives while it runs, for this long at most.
+    drain_seconds: float = Field(default=30.0, ge=0)
     # IDLE is renewed this often (servers drop it after 30 minutes).
     idle_seconds: float = Field(default=300.0, gt=0)
     # With IDLE working, a safety poll this often; without it, the mailbox's own interval.
@@ -30,6 +32,10 @@ class EmailSettings(BaseSettings):
     rescan_seconds: float = Field(default=600.0, gt=0)
     # Acknowledgements to one address per hour at most (the loop guard).
     acks_per_hour: int = Field(default=3, ge=0)
+    # Replies still queued or sending after this long (their job lost with a process that
+    # stopped) are queued again; how often that is looked for.
+    stuck_send_seconds: float = Field(default=120.0, gt=0)
+    sweep_seconds: float = Field(default=60.0, gt=0)
     # A UID whose ingestion fails this many times is quarantined.
     max_ingest_failures: int = Field(default=3, ge=1)
     connect_timeout: float = Field(default=20.0, gt=0)

@@ -3,6 +3,8 @@ another tenant's email objects are out of reach."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from plateaux.platform.services import Services
@@ -109,3 +111,37 @@ async def test_another_tenants_email_objects_are_not_found(
         answer = await client.post(API + path, headers=stranger, json={"text": "x"})
         assert answer.status_code == 404, (path, answer.status_code)
     assert (await client.get(f"{API}/email/quarantine", headers=stranger)).json() == []
+
+
+async def test_a_reply_whose_job_was_lost_is_sent_by_the_sweep(
+        services: Services, tenants: TenantFactory, dovecot: Dovecot,
+        smtp_sink: SmtpSink) -> None:
+    from datetime import timedelta
+
+    from plateaux.channels.email import service as email_service
+    from plateaux.channels.email.scheduler import MailScheduler
+    from plateaux.platform.auth.subject import Subject
+    from plateaux.platform.database import POST_COMMIT_KEY
+    from plateaux.platform.types import utcnow
+
+    box = await email_world(services, tenants, dovecot, smtp_sink)
+    await box.deliver(mail(sender="ines@example.net"))
+    await box.fetch()
+    [thread] = await box.threads()
+    admin = Subject(tenant_id=box.tenant_id, kind="user", principal_id=box.world.admin.id,
+                    role=box.world.admin.role, scopes=frozenset(), label="test",
+                    user_id=box.world.admin.id)
+    async with services.unit_of_work(tenant_id=box.tenant_id) as session:
+        message, _ = await email_service.reply(session, admin, thread, text="Lost job",
+                                               cc=[], attachment_ids=[], client_id=None)
+        message.created_at = utcnow() - timedelta(minutes=10)
+        session.add(message)
+        # The process "stops" between the commit and the enqueue: no job is queued.
+        session.info.pop(POST_COMMIT_KEY, None)
+    await asyncio.sleep(0.5)
+    assert smtp_sink.to("ines@example.net") == []
+    sweeper = MailScheduler(services)
+    sweeper.tenants.add(box.tenant_id)
+    assert await sweeper.sweep() == 1
+    [out] = await smtp_sink.wait_for("ines@example.net")
+    assert "Lost job" in out.get_body(preferencelist=("plain",)).get_content()

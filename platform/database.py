@@ -9,11 +9,13 @@ bound to a tenant re-applies it whenever SQLAlchemy begins a new transaction on 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -108,11 +110,42 @@ def after_commit(session: AsyncSession, callback: Callable[[], Any]) -> None:
     session.info.setdefault(POST_COMMIT_KEY, []).append(callback)
 
 
+# Options of SQLAlchemy's asyncpg adapter that asyncpg itself does not take.
+_ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
 class Database:
     def __init__(self, settings: Settings, *, pool_size: int | None = None) -> None:
         self.settings = settings
         self.engine = create_engine(settings, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pool_size = pool_size or settings.db_pool_size
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_lock = asyncio.Lock()
+
+    async def driver_pool(self) -> asyncpg.Pool | None:
+        """Bare asyncpg connections to the same database (None on SQLite), for the few hot
+        paths where the ORM's cost per statement is most of the work (a chat message:
+        ``channels/chat/writer.py``). Opened on first use, as many as the main pool.
+
+        No ping on checkout and no reset query on release, so a use costs only its own
+        round trips. That is safe because every user opens its own transaction, binds the
+        tenant inside it (``set_config(..., true)``, transaction-local) and ends it before
+        releasing: nothing of one use reaches the next. A connection found broken is
+        replaced on the next acquire; its user sees the error, as with any lost connection.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return None
+        if self._driver_pool is None:
+            async with self._driver_pool_lock:
+                if self._driver_pool is None:
+                    _, options = self.engine.dialect.create_connect_args(self.engine.url)
+                    for name in _ADAPTER_ONLY:
+                        options.pop(name, None)
+                    self._driver_pool = await asyncpg.create_pool(
+                        min_size=0, max_size=self._pool_size, reset=_keep_session,
+                        server_settings={"application_name": "plateaux"}, **options)
+        return self._driver_pool
 
     @asynccontextmanager
     async def session(self, *, tenant_id: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
@@ -132,7 +165,17 @@ class Database:
             await run_post_commit(session)
 
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            pool, self._driver_pool = self._driver_pool, None
+            await pool.close()
         await self.engine.dispose()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The driver pool's reset on release, instead of asyncpg's reset query (RESET ALL,
+    UNLISTEN, CLOSE ALL...): its users change no session state. A transaction a use left
+    open (cut short mid-way) is rolled back by asyncpg before this runs."""
+    return None
 
 
 async def run_post_commit(session: AsyncSession) -> None:

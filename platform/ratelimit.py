@@ -3,12 +3,18 @@
 A fixed-window counter keyed by what is being limited (site and address, account, ...).
 In production the counters live in Redis so every server process shares them; the
 embedded default keeps them in memory.
+
+A long-lived connection (a chat WebSocket) limits its own frames with a :class:`TokenBucket`
+held in the process: asking Redis on every frame would cost a round trip per frame, and
+what a connection sends is known to the one process that holds it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -20,6 +26,47 @@ from plateaux.platform.errors import TooManyRequests
 class Limit:
     count: int
     seconds: int
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; one per :meth:`take`.
+
+    For one connection's frames: a person typing never notices it, a client flooding the
+    connection is refused within ``burst`` frames. Not shared between processes, so it
+    limits a connection, not a person (limit how often connections open for that).
+    """
+
+    __slots__ = ("_at", "_clock", "_tokens", "burst", "rate")
+
+    def __init__(self, *, rate: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> float:
+        """Take a token: 0.0 when there was one, else the seconds until there is."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+    def check(self, *, what: str = "requests") -> None:
+        """:meth:`take`, or TooManyRequests saying when to try again."""
+        wait = self.take()
+        if wait:
+            retry_after = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                f"Too many {what}; try again in {retry_after} seconds.",
+                headers={"Retry-After": str(retry_after)},
+            )
 
 
 class RateLimiter(ABC):

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat import service as svc
-from plateaux.channels.chat.live import LiveChat
+from plateaux.channels.chat.live import LiveChat, admit
 from plateaux.channels.chat.models import Conversation
 from plateaux.channels.chat.schemas import (
     AttachmentOut,
@@ -43,6 +43,7 @@ from plateaux.channels.chat.schemas import (
     TranscriptIn,
     TypingIn,
 )
+from plateaux.channels.chat.senders import VisitorSender
 from plateaux.channels.email import form as email_form
 from plateaux.embed import service as embed
 from plateaux.embed.domains import origin_allowed
@@ -267,31 +268,32 @@ async def visitor_socket(websocket: WebSocket, key: str, conversation_id: uuid.U
     # Accepted before a refusal is sent, so the widget can tell why (close codes).
     await websocket.accept()
     try:
-        async with services.unit_of_work() as session:
-            widget = await embed.widget_for_key(session, key)
-            if not _origin_ok(websocket.headers.get("origin"), widget, services):
-                raise Forbidden("origin")
-            _, visitor = await embed.visitor_from_token(session, public_key=key,
-                                                        visitor_token=visitor_token)
-            conversation = await svc.conversation_for_visitor(session, widget, visitor,
-                                                              conversation_id)
+        sender = await _visitor_sender(websocket, services, key, conversation_id,
+                                       visitor_token)
+        await admit(services, sender)
     except ProblemError as error:
         await websocket.close(code=4000 + error.status)
         return
-    actor = svc.visitor_actor(visitor)
-    tenant_id, widget_id, visitor_id = widget.tenant_id, widget.id, visitor.id
-
-    async def load(session: AsyncSession) -> tuple[Conversation, svc.Actor]:
-        found = await repo.get_conversation(session, tenant_id, conversation_id)
-        if found.visitor_id != visitor_id or found.widget_id != widget_id:
-            raise Forbidden("Not your conversation.")
-        return found, actor
-
-    audiences = [ev.public_audience(conversation.id), embed.visitor_audience(visitor.id)]
-    if conversation.contact_id is not None:
-        audiences.append(ev.contact_audience(conversation.contact_id))
-    live = LiveChat(websocket, services, tenant_id=tenant_id, conversation=conversation,
-                    actor=actor, load=load, audiences=audiences, after=after)
+    live = LiveChat(websocket, services, sender=sender, after=after)
     with contextlib.suppress(RuntimeError):
         await live.run()
         await websocket.close()
+
+
+async def _visitor_sender(websocket: WebSocket, services: Services, key: str,
+                          conversation_id: uuid.UUID, visitor_token: str) -> VisitorSender:
+    """The visitor, authorised for this conversation. (A function of its own, so the unit
+    of work and what it read are not kept alive by the socket's frame for hours.)"""
+    async with services.unit_of_work() as session:
+        widget = await embed.widget_for_key(session, key)
+        if not _origin_ok(websocket.headers.get("origin"), widget, services):
+            raise Forbidden("origin")
+        _, visitor = await embed.visitor_from_token(session, public_key=key,
+                                                    visitor_token=visitor_token)
+        conversation = await svc.conversation_for_visitor(session, widget, visitor,
+                                                          conversation_id)
+    audiences = [ev.public_audience(conversation.id), embed.visitor_audience(visitor.id)]
+    if conversation.contact_id is not None:
+        audiences.append(ev.contact_audience(conversation.contact_id))
+    return VisitorSender(conversation, svc.visitor_actor(visitor), widget_id=widget.id,
+                         visitor_id=visitor.id, audiences=audiences)

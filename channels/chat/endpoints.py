@@ -17,7 +17,7 @@ from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat import service as svc
 from plateaux.channels.chat.embed_endpoints import _read_upload, attachment_response
-from plateaux.channels.chat.live import LiveChat
+from plateaux.channels.chat.live import LiveChat, admit
 from plateaux.channels.chat.models import Conversation, MessageKind
 from plateaux.channels.chat.schemas import (
     AgentMessageIn,
@@ -32,6 +32,7 @@ from plateaux.channels.chat.schemas import (
     VisitorOut,
     WhisperIn,
 )
+from plateaux.channels.chat.senders import AgentSender
 from plateaux.embed import service as embed
 from plateaux.embed.models import Visitor
 from plateaux.platform.auth.subject import Scope, Subject
@@ -178,23 +179,26 @@ async def agent_socket(websocket: WebSocket, conversation_id: uuid.UUID,
         # connections of its own: loaded before this socket holds one (see LiveChat._status).
         await services.routing.router(subject.tenant_id)
     try:
-        async with services.unit_of_work(tenant_id=subject.tenant_id) as session:
-            conversation, actor = await _load(session, subject, conversation_id)
+        sender = await _agent_sender(services, subject, conversation_id)
+        await admit(services, sender)
     except ProblemError as error:
         await websocket.close(code=4000 + error.status)
         return
+    live = LiveChat(websocket, services, sender=sender, after=after)
+    with contextlib.suppress(RuntimeError):
+        await live.run()
+        await websocket.close()
 
-    async def load(session: AsyncSession) -> tuple[Conversation, svc.Actor]:
-        return await _load(session, subject, conversation_id)
 
+async def _agent_sender(services: Services, subject: Subject,
+                        conversation_id: uuid.UUID) -> AgentSender:
+    """The agent or supervisor, authorised for this conversation. (A function of its own,
+    so the unit of work and what it read are not kept alive by the socket's frame.)"""
+    async with services.unit_of_work(tenant_id=subject.tenant_id) as session:
+        conversation, actor = await _load(session, subject, conversation_id)
     audiences = [ev.agents_audience(conversation.id)]
     if conversation.contact_id is not None:
         audiences.append(ev.contact_audience(conversation.contact_id))
     if conversation.visitor_id is not None:
         audiences.append(embed.visitor_audience(conversation.visitor_id))
-    live = LiveChat(websocket, services, tenant_id=subject.tenant_id,
-                    conversation=conversation, actor=actor, load=load, audiences=audiences,
-                    after=after)
-    with contextlib.suppress(RuntimeError):
-        await live.run()
-        await websocket.close()
+    return AgentSender(services, subject, conversation, actor, audiences=audiences)

@@ -8,6 +8,7 @@ carries everything (notes and whispers too) for the agent and supervisors watchi
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from plateaux.channels.chat.models import PUBLIC_KINDS, ConversationMessage, MessageKind
@@ -32,17 +33,28 @@ def contact_audience(contact_id: uuid.UUID) -> str:
 
 
 def message_frame(message: ConversationMessage) -> dict[str, Any]:
+    return new_message_frame(
+        seq=message.seq, kind=message.kind, author_type=message.author_type,
+        author_name=message.author_name, body=message.body, text=message.text,
+        attachments=message.attachments, created_at=message.created_at,
+        client_id=message.client_id)
+
+
+def new_message_frame(*, seq: int, kind: str, author_type: str, author_name: str | None,
+                      body: str, text: str, attachments: list[dict[str, Any]] | None,
+                      created_at: datetime, client_id: str | None) -> dict[str, Any]:
+    """The ``message`` frame, from a stored row or from what was just stored."""
     return {
         "type": "message",
-        "seq": message.seq,
-        "kind": message.kind,
-        "author_type": message.author_type,
-        "author_name": message.author_name,
-        "body": message.body,
-        "text": message.text,
-        "attachments": list(message.attachments or []),
-        "created_at": message.created_at.isoformat(),
-        "client_id": message.client_id,
+        "seq": seq,
+        "kind": kind,
+        "author_type": author_type,
+        "author_name": author_name,
+        "body": body,
+        "text": text,
+        "attachments": list(attachments or []),
+        "created_at": created_at.isoformat(),
+        "client_id": client_id,
     }
 
 

@@ -1,12 +1,17 @@
 """One live chat connection (the visitor's widget or an agent's console), resumable.
 
 On connect: subscribe to the bus first, then send what is stored after the client's last
-sequence number, then forward live events, dropping numbers already sent. A live message
-that arrives ahead of one not yet seen (the bus dropped one, or two processes' publications
-crossed) is preceded by a read of the gap from the database, where it is committed already:
-a message's number is taken under the conversation's row lock, so every lower number was
-committed before it. Nothing is lost and nothing is sent twice, whichever process the
-client reconnects to.
+sequence number (read with the routing status in one unit of work), then forward live
+events, dropping numbers already sent. A live message that arrives ahead of one not yet
+seen (the bus dropped one, or two processes' publications crossed) is preceded by a read
+of the gap from the database, where it is committed already: a message's number is taken
+under the conversation's row lock, so every lower number was committed before it. Nothing
+is lost and nothing is sent twice, whichever process the client reconnects to.
+
+The sender was authorised when the socket opened (``senders.py``); a message is stored by
+``writer.py`` (one statement on PostgreSQL). Frames are rate limited per connection in the
+process (token buckets: a shared counter would cost a Redis round trip per frame), and how
+often one person opens sockets on a conversation is limited across processes.
 """
 
 from __future__ import annotations
@@ -15,47 +20,55 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat import service as svc
-from plateaux.channels.chat.models import Conversation, MessageKind
+from plateaux.channels.chat import writer
+from plateaux.channels.chat.heap import HEAP
+from plateaux.channels.chat.models import ConversationMessage, MessageKind
 from plateaux.channels.chat.schemas import MessageIn
+from plateaux.channels.chat.senders import Sender
 from plateaux.platform.errors import ProblemError
 from plateaux.platform.events import Event
-from plateaux.platform.ratelimit import Limit
+from plateaux.platform.ratelimit import Limit, TokenBucket
 from plateaux.platform.services import Services
 
 logger = logging.getLogger(__name__)
 
-# Per conversation and side: a person types a few messages a second at most.
-MESSAGE_LIMIT = Limit(count=120, seconds=60)
+# Per connection: a person types a few messages a second at most (120 a minute sustained,
+# as many as 10 at once); every frame (typing, read receipts, pings too) 10 a second.
+MESSAGE_RATE, MESSAGE_BURST = 2.0, 10
+FRAME_RATE, FRAME_BURST = 10.0, 40
+# Per person and conversation, across processes: how often a socket opens. Reconnecting
+# after a network drop or from a few tabs stays far below; what the per-connection buckets
+# allow cannot be multiplied by opening sockets.
+SOCKET_LIMIT = Limit(count=30, seconds=60)
 
-# A fresh unit of work bound to the tenant, returning the conversation and the actor:
-# authorisation is checked again on every write (the agent may have been replaced).
-Loader = Callable[[AsyncSession], Awaitable[tuple[Conversation, svc.Actor]]]
+
+async def admit(services: Services, sender: Sender) -> None:
+    """TooManyRequests when this person opened too many sockets on the conversation."""
+    await services.limiter.check(f"chat:ws:{sender.conversation_id}:{sender.who}",
+                                 SOCKET_LIMIT, what="connections")
 
 
 class LiveChat:
-    def __init__(self, websocket: WebSocket, services: Services, *, tenant_id: uuid.UUID,
-                 conversation: Conversation, actor: svc.Actor, load: Loader,
-                 audiences: list[str], after: int) -> None:
+    def __init__(self, websocket: WebSocket, services: Services, *, sender: Sender,
+                 after: int) -> None:
         self.websocket = websocket
         self.services = services
-        self.tenant_id = tenant_id
-        self.conversation_id = conversation.id
-        self.actor = actor
-        self.load = load
-        self.audiences = audiences
-        self.for_visitor = actor.is_visitor
+        self.sender = sender
+        self.tenant_id = sender.tenant_id
+        self.conversation_id = sender.conversation_id
+        self.audiences = sender.audiences
+        self.for_visitor = sender.actor.is_visitor
         self.last = max(0, after)
+        self.messages = TokenBucket(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
+        self.frames = TokenBucket(rate=FRAME_RATE, burst=FRAME_BURST)
         self._send_lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -63,18 +76,44 @@ class LiveChat:
             await self.websocket.send_text(json.dumps(frame, separators=(",", ":")))
 
     async def run(self) -> None:
+        if self.services.routing is not None:
+            # The tenant's router first loads (once per process) with connections of its
+            # own: sockets holding theirs while they wait for it would drain the pool and
+            # the load would never get one.
+            await self.services.routing.router(self.tenant_id)
         async with self.services.bus.subscribe(self.tenant_id, self.audiences) as events:
-            await self._catch_up()
-            await self.send(await self._status(None))
+            await self._open()
             forwarder = asyncio.create_task(self._forward(events))
+            HEAP.opened()
             try:
                 await self._receive()
             finally:
+                HEAP.closed()
                 forwarder.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await forwarder
 
     # --- server to client --------------------------------------------------------------
+
+    async def _open(self) -> None:
+        """What is stored after the client's last number, then the routing status: read
+        in one unit of work, sent once it is over (no connection held while sending)."""
+        async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
+            conversation = await repo.get_conversation(session, self.tenant_id,
+                                                       self.conversation_id)
+            page = await svc.messages(session, conversation, after=self.last,
+                                      for_visitor=self.for_visitor)
+            status = await svc.routing_status(session, conversation, None)
+        if await self._send_page(page):
+            await self._catch_up()
+        await self.send(status)
+
+    async def _send_page(self, page: list[ConversationMessage]) -> bool:
+        """Send a page of stored messages; True when it was full (there may be more)."""
+        for message in page:
+            await self.send(ev.message_frame(message))
+            self.last = message.seq
+        return len(page) >= repo.PAGE
 
     async def _catch_up(self) -> None:
         while True:
@@ -83,18 +122,12 @@ class LiveChat:
                                                            self.conversation_id)
                 page = await svc.messages(session, conversation, after=self.last,
                                           for_visitor=self.for_visitor)
-            for message in page:
-                await self.send(ev.message_frame(message))
-                self.last = message.seq
-            if len(page) < repo.PAGE:
+            if not await self._send_page(page):
                 return
 
     async def _status(self, event: dict[str, Any] | None) -> dict[str, Any]:
         if self.services.routing is not None:
-            # The tenant's router first loads (once per process) with connections of its
-            # own: sockets holding theirs while they wait for it would drain the pool and
-            # the load would never get one.
-            await self.services.routing.router(self.tenant_id)
+            await self.services.routing.router(self.tenant_id)  # see run()
         async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
             conversation = await repo.get_conversation(session, self.tenant_id,
                                                        self.conversation_id)
@@ -122,9 +155,9 @@ class LiveChat:
             self.last = seq
             await self.send(payload)
         elif event.type == ev.TYPING:
-            own = (payload.get("author_type") == self.actor.author_type.value
-                   and payload.get("author_id") == (str(self.actor.id) if self.actor.id
-                                                    else None))
+            actor = self.sender.actor
+            own = (payload.get("author_type") == actor.author_type.value
+                   and payload.get("author_id") == (str(actor.id) if actor.id else None))
             if not own:
                 await self.send({k: v for k, v in payload.items() if k != "author_id"})
         elif event.type in (ev.READ, ev.ENDED, ev.RATED):
@@ -149,17 +182,22 @@ class LiveChat:
                 if not isinstance(frame, dict):
                     raise ValueError("a frame is a JSON object")
             except ValueError:
-                await self.send({"type": "error", "status": 400, "detail": "Not a JSON object."})
-                continue
+                frame = None
             try:
+                self.frames.check(what="frames")
+                if frame is None:
+                    await self.send({"type": "error", "status": 400,
+                                     "detail": "Not a JSON object."})
+                    continue
                 await self._handle(frame)
             except ProblemError as error:
                 await self.send({"type": "error", "status": error.status,
-                                 "detail": error.detail, "client_id": frame.get("client_id")})
+                                 "detail": error.detail,
+                                 "client_id": frame.get("client_id") if frame else None})
             except ValidationError as error:
                 await self.send({"type": "error", "status": 422,
                                  "detail": "; ".join(e["msg"] for e in error.errors()),
-                                 "client_id": frame.get("client_id")})
+                                 "client_id": frame.get("client_id") if frame else None})
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -168,19 +206,19 @@ class LiveChat:
         elif kind == "message":
             await self._message(frame)
         elif kind == "typing":
-            async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
-                conversation, actor = await self.load(session)
-            await svc.typing(self.services, conversation, actor, bool(frame.get("typing")))
+            actor = await self.sender.current()
+            await svc.publish_typing(self.services, self.tenant_id, self.conversation_id,
+                                     actor, bool(frame.get("typing")))
         elif kind == "read":
             seq = frame.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ProblemError("'seq' is a number.")
             async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
-                conversation, actor = await self.load(session)
+                conversation, actor = await self.sender.load(session)
                 await svc.mark_read(session, conversation, actor, seq)
         elif kind == "end":
             async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
-                conversation, actor = await self.load(session)
+                conversation, actor = await self.sender.load(session)
                 await svc.end(session, conversation,
                               by="visitor" if actor.is_visitor else "agent")
         else:
@@ -196,14 +234,11 @@ class LiveChat:
             kind = MessageKind(wanted)
         except ValueError as exc:
             raise ProblemError(f"Unknown message kind {wanted!r}.") from exc
-        await self.services.limiter.check(
-            f"chat:msg:{self.conversation_id}:{self.actor.author_type.value}", MESSAGE_LIMIT,
-            what="messages")
-        async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
-            _, actor = await self.load(session)
-            message, _ = await svc.send_message(
-                session, self.conversation_id, self.tenant_id, actor, text=body.text,
-                client_id=body.client_id, kind=kind, attachment_ids=body.attachments)
-            seq = message.seq
-        # The unit of work has committed (and published): now it may be acknowledged.
-        await self.send({"type": "ack", "client_id": body.client_id, "seq": seq})
+        self.messages.check(what="messages")
+        actor = await self.sender.current()
+        sent = await writer.send(
+            self.services, tenant_id=self.tenant_id, conversation_id=self.conversation_id,
+            actor=actor, owner=self.sender.owner, text=body.text, client_id=body.client_id,
+            kind=kind, attachment_ids=body.attachments)
+        # Committed (and published): now it may be acknowledged.
+        await self.send({"type": "ack", "client_id": body.client_id, "seq": sent.seq})

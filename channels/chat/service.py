@@ -54,7 +54,7 @@ from plateaux.routing import contact_service
 from plateaux.routing.contact_schemas import ContactIn
 from plateaux.routing.live import RoutingError
 from plateaux.routing.models import Contact
-from plateaux.routing.router import RoutingConflict
+from plateaux.routing.router import RoutingConflict, TenantRouter
 from plateaux.routing.state import ContactStatus
 from plateaux.routing.workflows import OverflowAction
 from plateaux.tenants.models import Role, User
@@ -207,17 +207,21 @@ def _allowed_kinds(actor: Actor) -> frozenset[MessageKind]:
     return frozenset(MessageKind)
 
 
-async def post_message(session: AsyncSession, conversation: Conversation, actor: Actor, *,
-                       text: str, client_id: str | None,
-                       kind: MessageKind = MessageKind.MESSAGE,
-                       attachment_ids: list[uuid.UUID] | None = None,
-                       ) -> tuple[ConversationMessage, bool]:
-    """Store a message with the conversation's next number; (message, created).
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message checked and sanitised, before it is numbered and stored."""
 
-    A message sent again with the same ``client_id`` (the client did not get the ack) is
-    the message stored the first time. Two resends racing each other make the second
-    transaction fail on the unique client id; :func:`send_message` handles that.
-    """
+    kind: MessageKind
+    text: str
+    body: str  # sanitised HTML
+    attachment_ids: list[uuid.UUID]
+    client_id: str | None
+
+
+def draft_message(actor: Actor, *, text: str, client_id: str | None,
+                  kind: MessageKind = MessageKind.MESSAGE,
+                  attachment_ids: list[uuid.UUID] | None = None) -> Draft:
+    """What the sender may send, sanitised: the checks that need no database."""
     if kind not in _allowed_kinds(actor):
         raise Forbidden(f"A {actor.author_type.value} cannot send a {kind.value}.")
     text = text.strip()
@@ -228,6 +232,34 @@ async def post_message(session: AsyncSession, conversation: Conversation, actor:
         raise UnprocessableContent("A message needs text or an attachment.")
     if len(ids) > MAX_ATTACHMENTS:
         raise UnprocessableContent(f"At most {MAX_ATTACHMENTS} attachments per message.")
+    return Draft(kind=kind, text=text, body=render_text(text), attachment_ids=ids,
+                 client_id=client_id)
+
+
+def ordered_refs(files: list[Attachment], ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The attachments' references in the order the sender gave them; Unknown attachment
+    when one of the ids is not a file of this conversation."""
+    by_id = {f.id: f for f in files}
+    if any(i not in by_id for i in ids):
+        raise UnprocessableContent("Unknown attachment.")
+    return [attachment_ref(by_id[i]) for i in ids]
+
+
+async def post_message(session: AsyncSession, conversation: Conversation, actor: Actor, *,
+                       text: str, client_id: str | None,
+                       kind: MessageKind = MessageKind.MESSAGE,
+                       attachment_ids: list[uuid.UUID] | None = None,
+                       ) -> tuple[ConversationMessage, bool]:
+    """Store a message with the conversation's next number; (message, created).
+
+    A message sent again with the same ``client_id`` (the client did not get the ack) is
+    the message stored the first time. Two resends racing each other make the second
+    transaction fail on the unique client id; :func:`send_message` handles that.
+    (A chat WebSocket on PostgreSQL stores its messages through ``writer.py`` instead: the
+    same rules in one statement.)
+    """
+    draft = draft_message(actor, text=text, client_id=client_id, kind=kind,
+                          attachment_ids=attachment_ids)
     if client_id is not None:
         existing = await repo.message_by_client_id(
             session, conversation.tenant_id, conversation.id, client_id)
@@ -235,16 +267,16 @@ async def post_message(session: AsyncSession, conversation: Conversation, actor:
             return existing, False
     if conversation.status != ConversationStatus.OPEN and kind is not MessageKind.SYSTEM:
         raise Conflict("The conversation has ended.")
-    files = await repo.attachments_by_id(session, conversation.tenant_id, conversation.id, ids)
-    if len(files) != len(ids):
-        raise UnprocessableContent("Unknown attachment.")
+    files = await repo.attachments_by_id(session, conversation.tenant_id, conversation.id,
+                                         draft.attachment_ids)
+    refs = ordered_refs(files, draft.attachment_ids)
     seq = await repo.allocate_seq(session, conversation.tenant_id, conversation.id)
     conversation.last_seq = seq
     message = ConversationMessage(
         tenant_id=conversation.tenant_id, conversation_id=conversation.id, seq=seq,
         kind=kind.value, author_type=actor.author_type.value, author_id=actor.id,
-        author_name=actor.name, body=render_text(text), text=text,
-        attachments=[attachment_ref(f) for f in files], client_id=client_id)
+        author_name=actor.name, body=draft.body, text=draft.text, attachments=refs,
+        client_id=client_id)
     session.add(message)
     await session.flush()
     frame = ev.message_frame(message)
@@ -257,10 +289,16 @@ async def send_message(session: AsyncSession, conversation_id: uuid.UUID,
                        tenant_id: uuid.UUID, actor: Actor, *, text: str,
                        client_id: str | None, kind: MessageKind = MessageKind.MESSAGE,
                        attachment_ids: list[uuid.UUID] | None = None,
+                       owner: tuple[uuid.UUID, uuid.UUID] | None = None,
                        ) -> tuple[ConversationMessage, bool]:
-    """:func:`post_message` flushed, with a racing resend answered by the stored message."""
+    """:func:`post_message` flushed, with a racing resend answered by the stored message.
+    ``owner`` (visitor id, widget id): the conversation must be that visitor's on that
+    site (a visitor's WebSocket, authorised when it opened)."""
     try:
         conversation = await repo.get_conversation(session, tenant_id, conversation_id)
+        if owner is not None and (conversation.visitor_id,
+                                  conversation.widget_id) != owner:
+            raise Forbidden("Not your conversation.")
         return await post_message(session, conversation, actor, text=text,
                                   client_id=client_id, kind=kind,
                                   attachment_ids=attachment_ids)
@@ -290,12 +328,17 @@ async def messages(session: AsyncSession, conversation: Conversation, *, after: 
 async def typing(services: Services, conversation: Conversation, actor: Actor,
                  active: bool) -> None:
     """Ephemeral: not stored, published at once (a lost one only hides an indicator)."""
+    await publish_typing(services, conversation.tenant_id, conversation.id, actor, active)
+
+
+async def publish_typing(services: Services, tenant_id: uuid.UUID,
+                         conversation_id: uuid.UUID, actor: Actor, active: bool) -> None:
     frame = {"type": "typing", "author_type": actor.author_type.value,
              "author_name": None if actor.is_visitor else actor.name, "typing": bool(active)}
-    audiences = ([ev.agents_audience(conversation.id)] if actor.is_visitor
-                 else [ev.public_audience(conversation.id), ev.agents_audience(conversation.id)])
+    audiences = ([ev.agents_audience(conversation_id)] if actor.is_visitor
+                 else [ev.public_audience(conversation_id), ev.agents_audience(conversation_id)])
     await services.bus.publish_many([
-        Event(tenant_id=conversation.tenant_id, type=ev.TYPING, audience=audience,
+        Event(tenant_id=tenant_id, type=ev.TYPING, audience=audience,
               payload={**frame, "author_id": str(actor.id) if actor.id else None})
         for audience in audiences])
 
@@ -409,8 +452,14 @@ _SIGNATURES: dict[str, tuple[bytes, ...]] = {
 
 
 def attachment_ref(attachment: Attachment) -> dict[str, Any]:
-    return {"id": str(attachment.id), "name": attachment.filename,
-            "content_type": attachment.content_type, "size": attachment.size}
+    return attachment_reference(id=attachment.id, filename=attachment.filename,
+                                content_type=attachment.content_type, size=attachment.size)
+
+
+def attachment_reference(*, id: uuid.UUID, filename: str, content_type: str,
+                         size: int) -> dict[str, Any]:
+    """How a message names a file attached to it."""
+    return {"id": str(id), "name": filename, "content_type": content_type, "size": size}
 
 
 def _check_content(content_type: str, data: bytes) -> None:
@@ -480,16 +529,34 @@ def supervises(subject: Subject) -> bool:
     return subject.role in SUPERVISING_ROLES
 
 
+def live_assignment(router: TenantRouter, contact_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
+    """(known, agent): whether the contact is in this process's live routing state, and
+    the agent serving it there (None while it waits)."""
+    live = router.snapshot.contacts.get(str(contact_id))
+    if live is None:
+        return False, None
+    if live.agent_id is not None and live.status in (ContactStatus.ASSIGNED,
+                                                     ContactStatus.WRAP_UP):
+        return True, uuid.UUID(live.agent_id)
+    return True, None
+
+
 async def assigned_agent(session: AsyncSession, conversation: Conversation) -> uuid.UUID | None:
     """The agent serving the conversation's contact: the live routing state first (the
     recorded row lags it by a moment), else the stored contact."""
     if conversation.contact_id is None:
         return None
     router = await contact_service.routing_of(session).router(conversation.tenant_id)
-    live = router.snapshot.contacts.get(str(conversation.contact_id))
-    if live is not None and live.agent_id is not None and live.status in (
-            ContactStatus.ASSIGNED, ContactStatus.WRAP_UP):
-        return uuid.UUID(live.agent_id)
+    known, agent = live_assignment(router, conversation.contact_id)
+    if known:
+        return agent
+    return await stored_agent(session, conversation)
+
+
+async def stored_agent(session: AsyncSession, conversation: Conversation) -> uuid.UUID | None:
+    """The agent the stored contact names (the contact has left the live routing state)."""
+    if conversation.contact_id is None:
+        return None
     contact = await session.get(Contact, conversation.contact_id)
     if contact is not None and contact.tenant_id == conversation.tenant_id:
         return contact.agent_id

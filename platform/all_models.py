@@ -4,6 +4,7 @@ from plateaux.api import models as api_models
 from plateaux.billing import models as billing_models
 from plateaux.channels.chat import models as chat_models
 from plateaux.channels.email import models as email_models
+from plateaux.channels.voip import models as voice_models
 from plateaux.console import models as console_models
 from plateaux.embed import models as embed_models
 from plateaux.platform.auth import models as auth_models
@@ -20,4 +21,5 @@ __all__ = [
     "embed_models",
     "routing_models",
     "tenant_models",
+    "voice_models",
 ]

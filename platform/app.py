@@ -72,6 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     billing_clock = BillingClock(services)
 
+    from plateaux.channels.voip.runtime import VoiceRuntime
+    from plateaux.channels.voip.service import CallFlow
+
+    voice = VoiceRuntime(services)
+    CallFlow(voice)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
@@ -79,9 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await routing.start()
         await mail_scheduler.start()
         await billing_clock.start()
+        await voice.start()
         try:
             yield
         finally:
+            await voice.stop()
             await billing_clock.stop()
             await mail_scheduler.stop()
             await routing.stop()
@@ -100,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.voice = voice
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
@@ -123,6 +132,9 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.channels.chat.embed_endpoints import router as chat_visitor
     from plateaux.channels.email.admin_pages import router as email_admin
     from plateaux.channels.email.endpoints import router as email_api
+    from plateaux.channels.voip.admin_pages import router as voice_admin
+    from plateaux.channels.voip.embed_endpoints import router as voice_visitor
+    from plateaux.channels.voip.endpoints import router as voice_api
     from plateaux.console.admin_pages import router as console_admin
     from plateaux.console.pages import router as agent_consoles
     from plateaux.embed.console import router as embed_console
@@ -142,8 +154,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(billing_pages)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(email_api, prefix=API_PREFIX)
+    app.include_router(voice_api, prefix=API_PREFIX)
     app.include_router(embed_public)
     app.include_router(chat_visitor)
+    app.include_router(voice_visitor)
     app.include_router(auth_pages)
     app.include_router(account_pages)
     app.include_router(operator_pages)
@@ -156,3 +170,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(agent_consoles)
     app.include_router(console_admin)
     app.include_router(email_admin)
+    app.include_router(voice_admin)

@@ -81,6 +81,27 @@ class Settings(BaseSettings):
     # How often usage is reported to Stripe and seats and plans are brought up to date.
     billing_interval_seconds: float = Field(default=60.0, gt=0)
 
+    # Voice (docs/voice.md). Without a SIP port the switch does not run and voice shows as
+    # not configured; without a Janus URL browsers cannot call (numbers still can).
+    sip_port: int | None = None
+    sip_host: str = "127.0.0.1"  # where the switch's SIP and RTP listen
+    sip_rtp_port: int = 40000
+    sip_rtp_port_range: int = Field(default=2000, ge=20)
+    # Where calls to numbers go (host:port of the carrier's SIP trunk).
+    sip_trunk: str | None = None
+    # Agents' SIP addresses on private networks (tests, a LAN PBX).
+    sip_allow_private: bool = False
+    janus_url: str | None = None  # ws://host:8188, Janus's WebSocket API
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None  # coturn's static-auth-secret
+    turn_ttl_seconds: int = Field(default=3600, ge=60)
+    tts_command: str = "espeak-ng"
+
+    @property
+    def voice_configured(self) -> bool:
+        return self.sip_port is not None
+
     @property
     def billing_enabled(self) -> bool:
         return bool(self.stripe_api_key)

@@ -18,6 +18,7 @@ TEMPLATE_DIRS = [
     _ROOT / "tenants" / "templates",
     _ROOT / "console" / "templates",
     _ROOT / "channels" / "email" / "templates",
+    _ROOT / "channels" / "voip" / "templates",
     _ROOT / "billing" / "templates",
 ]
 

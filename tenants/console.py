@@ -85,6 +85,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("routing", "routing/queues", "Routing", False),
     ("widgets", "widgets", "Widgets", False),
     ("mailboxes", "mailboxes", "Mailboxes", False),
+    ("voice", "voice", "Voice", False),
     ("console", "console/canned-responses", "Agent console", False),
     ("settings", "settings", "Settings", False),
     ("billing", "billing", "Billing", False),

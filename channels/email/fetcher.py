@@ -23,7 +23,7 @@ from email.policy import default as default_policy
 from plateaux.channels.email import repository as repo
 from plateaux.channels.email.addresses import normalize_id
 from plateaux.channels.email.imap import ImapConfig, ImapSession, imap_session
-from plateaux.channels.email.ingest import Fetched, Outcome, ingest, quarantine
+from plateaux.channels.email.ingest import Fetched, FollowUps, Outcome, ingest, quarantine
 from plateaux.channels.email.models import EmailReceipt, Mailbox
 from plateaux.channels.email.net import ConnectionProblem, describe
 from plateaux.channels.email.settings import email_settings
@@ -158,6 +158,7 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
     mailbox (and returned), never raised."""
     settings = email_settings()
     report = SyncReport()
+    follow_ups = FollowUps()
     try:
         _mailbox, config = await _load(services, tenant_id, mailbox_id)
         async with imap_session(config, allow_private=settings.allow_private_hosts,
@@ -174,7 +175,7 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
                 if max_messages is not None:
                     uids = uids[:max_messages]
                 if not await _ingest_uids(services, tenant_id, mailbox_id, imap, validity,
-                                          uids, renumbered, report):
+                                          uids, renumbered, report, follow_ups):
                     break
                 if max_messages is not None or time.monotonic() > until:
                     break
@@ -185,6 +186,8 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
     except Exception as exc:
         logger.exception("fetching mailbox %s failed", mailbox_id)
         report.error = str(describe(exc))
+    finally:
+        await follow_ups.close()
     try:
         await _record(services, tenant_id, mailbox_id, error=report.error)
     except Exception:
@@ -194,7 +197,7 @@ async def sync_mailbox(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
 
 async def _ingest_uids(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
                        imap: ImapSession, validity: int, uids: list[int], renumbered: bool,
-                       report: SyncReport) -> bool:
+                       report: SyncReport, follow_ups: FollowUps) -> bool:
     batch_size = email_settings().fetch_batch
     for start in range(0, len(uids), batch_size):
         batch = uids[start:start + batch_size]
@@ -202,14 +205,14 @@ async def _ingest_uids(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
             batch = await _skip_known(services, tenant_id, mailbox_id, imap, validity, batch,
                                       report)
         if not await _ingest_batch(services, tenant_id, mailbox_id, imap, validity, batch,
-                                   report):
+                                   report, follow_ups):
             return False
     return True
 
 
 async def _ingest_batch(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
                         imap: ImapSession, validity: int, batch: list[int],
-                        report: SyncReport) -> bool:
+                        report: SyncReport, follow_ups: FollowUps) -> bool:
     """Ingest a batch in UID order; False when the fetch must stop here."""
     fetched = await imap.fetch(batch)
     async with services.unit_of_work(tenant_id=tenant_id) as session:
@@ -217,7 +220,8 @@ async def _ingest_batch(services: Services, tenant_id: uuid.UUID, mailbox_id: uu
     for uid in sorted(fetched):
         item = Fetched(uid_validity=validity, uid=uid, raw=fetched[uid])
         try:
-            outcome = await ingest(services, tenant_id, mailbox_id, item, own=own)
+            outcome = await ingest(services, tenant_id, mailbox_id, item, own=own,
+                                   follow_ups=follow_ups)
         except Exception as exc:
             logger.exception("ingesting uid %s of mailbox %s failed", uid, mailbox_id)
             await _failed(services, tenant_id, mailbox_id, item, exc)

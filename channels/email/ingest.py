@@ -11,10 +11,14 @@ counts as done: it is never fetched forever, never dropped silently.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +43,7 @@ from plateaux.channels.email.models import (
 from plateaux.channels.email.outbound import acknowledge, attachment_ref, mark_bounced
 from plateaux.channels.email.settings import email_settings
 from plateaux.channels.storage import Storage, local_storage, new_key
+from plateaux.platform.database import POST_COMMIT_KEY
 from plateaux.platform.publish import publish
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
@@ -71,8 +76,42 @@ def _advance(mailbox: Mailbox, uid: int) -> None:
         mailbox.failing_uid, mailbox.failing_count = None, 0
 
 
+class FollowUps:
+    """What happens after each ingested message commits (routing its contact, events,
+    jobs), run in commit order beside the next messages' ingestion rather than before it.
+
+    Safe to lose with the process: a stored contact the routing state does not know is
+    routed by the routing steward's sweep, a reply whose send job was never queued by the
+    email scheduler's sweep, and events are hints the consoles re-read on reconnect.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[list[Callable[[], Any]] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run())
+
+    def push(self, callbacks: list[Callable[[], Any]]) -> None:
+        if callbacks:
+            self._queue.put_nowait(callbacks)
+
+    async def _run(self) -> None:
+        while (callbacks := await self._queue.get()) is not None:
+            for callback in callbacks:
+                try:
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    logger.exception("work after an email's commit failed")
+
+    async def close(self) -> None:
+        """Wait for what is queued."""
+        self._queue.put_nowait(None)
+        await self._task
+
+
 async def ingest(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
-                 item: Fetched, *, own: frozenset[str] | None = None) -> Outcome:
+                 item: Fetched, *, own: frozenset[str] | None = None,
+                 follow_ups: FollowUps | None = None) -> Outcome:
     """Store one fetched message (or note it seen, a duplicate, or quarantined)."""
     settings = email_settings()
     if own is None:
@@ -90,7 +129,8 @@ async def ingest(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID
             parsed = str(exc)
     for attempt in range(3):
         try:
-            return await _ingest_once(services, tenant_id, mailbox_id, item, parsed, own)
+            return await _ingest_once(services, tenant_id, mailbox_id, item, parsed, own,
+                                      follow_ups)
         except IntegrityError:
             # Another fetcher stored the same UID or Message-ID at the same moment (where
             # the mailbox lock does not serialise, as on SQLite): the next try sees it.
@@ -100,8 +140,9 @@ async def ingest(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID
 
 
 async def _ingest_once(services: Services, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
-                       item: Fetched, parsed: ParsedMail | str,
-                       own: frozenset[str]) -> Outcome:
+                       item: Fetched, parsed: ParsedMail | str, own: frozenset[str],
+                       follow_ups: FollowUps | None) -> Outcome:
+    after: list[Callable[[], Any]] = []
     async with services.unit_of_work(tenant_id=tenant_id) as session:
         mailbox = await repo.get_mailbox(session, tenant_id, mailbox_id, lock=True)
         if mailbox.uid_validity != item.uid_validity:
@@ -110,6 +151,11 @@ async def _ingest_once(services: Services, tenant_id: uuid.UUID, mailbox_id: uui
         _advance(mailbox, item.uid)
         mailbox.last_fetch_at = utcnow()
         session.add(mailbox)
+        if follow_ups is not None:
+            # Taken from the unit of work, handed over only once it has committed.
+            after = session.info.pop(POST_COMMIT_KEY, [])
+    if follow_ups is not None:
+        follow_ups.push(after)
     return outcome
 
 

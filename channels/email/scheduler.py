@@ -169,7 +169,10 @@ class MailScheduler:
 
     async def _run(self) -> None:
         settings = email_settings()
-        next_scan = 0.0
+        # The first full read waits a little: a process starting is busy enough, and one
+        # that lives only seconds (a deploy rolling on) never needs it. A mailbox saved
+        # meanwhile is read at once (``notify``).
+        next_scan = time.monotonic() + settings.start_delay_seconds
         next_sweep = time.monotonic() + settings.sweep_seconds
         leading = False
         while True:
@@ -183,7 +186,7 @@ class MailScheduler:
                     await asyncio.sleep(LEASE_SECONDS / 3)
                     continue
                 if not leading:
-                    next_scan = 0.0
+                    next_scan = min(next_scan, time.monotonic() + settings.start_delay_seconds)
                 leading = True
                 now = time.monotonic()
                 if now >= next_scan:

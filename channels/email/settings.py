@@ -29,6 +29,7 @@ class EmailSettings(BaseSettings):
     idle_poll_seconds: float = Field(default=900.0, gt=0)
     # How often the fetch scheduler looks at its mailboxes, and re-reads the list of them.
     tick_seconds: float = Field(default=0.25, gt=0)
+    start_delay_seconds: float = Field(default=15.0, ge=0)
     rescan_seconds: float = Field(default=600.0, gt=0)
     # Acknowledgements to one address per hour at most (the loop guard).
     acks_per_hour: int = Field(default=3, ge=0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -11,6 +11,8 @@ import pytest
 os.environ["PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS"] = "true"
 
 from plateaux.channels.email.settings import email_settings
+from plateaux.platform.services import Services
+from tests.channels.email.email_world import switch_off_created
 from tests.support.dovecot import Dovecot
 from tests.support.smtp_sink import SmtpSink
 
@@ -27,3 +29,9 @@ def dovecot() -> Iterator[Dovecot]:
 def smtp_sink() -> Iterator[SmtpSink]:
     with SmtpSink.start() as sink:
         yield sink
+
+
+@pytest.fixture(autouse=True)
+async def _switch_off_mailboxes(services: Services) -> AsyncIterator[None]:
+    yield
+    await switch_off_created(services)

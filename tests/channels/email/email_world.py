@@ -88,8 +88,28 @@ async def email_world(services: Services, tenants: TenantFactory, dovecot: Dovec
                       user_id=world.admin.id)
     async with services.unit_of_work(tenant_id=world.tenant.id) as session:
         mailbox = await email_service.create_mailbox(session, subject, body)
+    CREATED.append((world.tenant.id, mailbox.id))
     return EmailWorld(world=world, queue=queue, agent=agent, mailbox=mailbox, login=login,
                       services=services, dovecot=dovecot)
+
+
+# Mailboxes made by the running test: switched off when it ends, so no other process of the
+# session (a live server, a routing floor) goes on watching them.
+CREATED: list[tuple[uuid.UUID, uuid.UUID]] = []
+
+
+async def switch_off_created(services: Services) -> None:
+    from plateaux.channels.email.scheduler import notify
+
+    while CREATED:
+        tenant_id, mailbox_id = CREATED.pop()
+        async with services.unit_of_work(tenant_id=tenant_id) as session:
+            mailbox = await session.get(Mailbox, mailbox_id)
+            if mailbox is None or not mailbox.enabled:
+                continue
+            mailbox.enabled = False
+            session.add(mailbox)
+        await notify(services, tenant_id, mailbox_id)
 
 
 def mail(*, sender: str = "Carol Customer <carol@example.org>", to: str = "support@acme.test",

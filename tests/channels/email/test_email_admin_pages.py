@@ -11,7 +11,7 @@ import httpx
 from plateaux.channels.email import repository as repo
 from plateaux.channels.email.outbound import mark_bounced
 from plateaux.platform.services import Services
-from tests.channels.email.email_world import email_world
+from tests.channels.email.email_world import CREATED, email_world
 from tests.routing.test_live_routing import make_queue
 from tests.support.console_pages import page_csrf, sign_in
 from tests.support.dovecot import Dovecot
@@ -41,6 +41,7 @@ async def test_admins_manage_mailboxes_in_the_console(
     assert created.status_code == 303, created.text
     async with services.unit_of_work(tenant_id=world.tenant.id) as session:
         [mailbox] = await repo.mailboxes(session, world.tenant.id)
+    CREATED.append((world.tenant.id, mailbox.id))
     assert mailbox.address == address and password not in mailbox.imap_password_encrypted
     # A refused form says why, with a 4xx, and stores nothing.
     refused = await client.post(page_url, data={**form, "address": "nope"})

@@ -71,6 +71,10 @@ async def test_an_agent_answers_an_email_from_the_console(
             answer = thread.locator(".emails .email.from-agent")
             await expect(answer).to_have_attribute("data-status", "sent", timeout=20000)
             await desk.screenshot(path=str(tmp_path / "plateaux-agent-email.png"))
+        # The session's live server stops watching the mailbox.
+        switched = await api.patch(f"{API}/email/mailboxes/{created.json()['id']}",
+                                   headers=admin, json={"enabled": False})
+        assert switched.status_code == 200, switched.text
     [sent] = await smtp_sink.wait_for("gina@example.net")
     assert sent["Subject"] == "Re: Wrong size"
     assert "larger pair" in sent.get_body(preferencelist=("plain",)).get_content()

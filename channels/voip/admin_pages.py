@@ -82,6 +82,7 @@ async def save_settings(request: Request, console: AdminConsole, session: DbSess
             "recording_announcement": {k: v for k, v in announcement.items() if v},
             "announce_every_seconds": _field(form, "announce_every_seconds") or 30,
             "video_widgets": [v for v in form.getlist("video_widgets") if isinstance(v, str)],
+            "relay_only": form.get("relay_only") == "on",
         })
         await admin.update_settings(session, console.subject, body)
 

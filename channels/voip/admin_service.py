@@ -63,6 +63,7 @@ def settings_out(row: VoiceSettings, runtime: VoiceRuntime) -> VoiceSettingsOut:
         recording_announcement=dict(row.recording_announcement or {}),
         announce_every_seconds=row.announce_every_seconds,
         video_widgets=[uuid.UUID(w) for w in row.video_widgets or []],
+        relay_only=row.relay_only,
         has_hold_music=row.hold_music_key is not None)
 
 
@@ -86,6 +87,7 @@ async def update_settings(session: AsyncSession, subject: Subject,
                                   if v.strip()}
     row.announce_every_seconds = body.announce_every_seconds
     row.video_widgets = widgets
+    row.relay_only = body.relay_only
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()

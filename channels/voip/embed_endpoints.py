@@ -89,7 +89,9 @@ async def start_call(found: VisitorDep, body: WebcallIn, session: DbSession,
                                         language=body.language)
     await session.commit()
     await run_post_commit(session)
+    settings = await svc.repo.settings_of(session, widget.tenant_id)
     return CallStarted(call_id=call.id, leg_id=leg.id, ice_servers=svc.leg_ice(runtime, leg.id),
+                       ice_transport_policy="relay" if settings.relay_only else "all",
                        video=call.video, status=call.status)
 
 
@@ -130,6 +132,8 @@ async def _visitor_ends(session: DbSession, runtime: VoiceRuntime, call: Call) -
         return
     if call.status == CallStatus.ENDED:
         return
+    if live is not None and any(leg.role == "customer" for leg in live.legs.values()):
+        return  # the customer's leg has just ended: the call is being closed
     # Nothing connected (a callback not placed yet, or a scheduled one): withdraw it.
     if call.contact_id is not None and runtime.services.routing is not None:
         try:

@@ -59,15 +59,18 @@ class VoiceStatus(BaseModel):
     browser_calls: bool
     callbacks: bool
     ice_servers: list[dict[str, object]]
+    ice_transport_policy: str
 
 
 @router.get("/status", response_model=VoiceStatus)
-async def voice_status(subject: Agent, runtime: Runtime) -> VoiceStatus:
+async def voice_status(subject: Agent, session: DbSession, runtime: Runtime) -> VoiceStatus:
     """Whether voice works here, and the ICE servers (TURN credentials made for this
     person, valid for a while) the softphone connects with."""
     settings = runtime.settings
     who = (subject.user_id or subject.principal_id).hex
+    relay = (await repo.settings_of(session, subject.tenant_id)).relay_only
     return VoiceStatus(
+        ice_transport_policy="relay" if relay else "all",
         configured=runtime.running, browser_calls=runtime.browser_calls,
         callbacks=runtime.running and bool(settings.sip_trunk),
         ice_servers=ice_servers(stun_urls=settings.stun_urls, turn_urls=settings.turn_urls,

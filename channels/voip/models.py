@@ -79,6 +79,8 @@ class VoiceSettings(TenantOwned, table=True):
     # Sites (widget ids) whose browser calls may use video.
     video_widgets: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     hold_music_key: str | None = Field(default=None, max_length=300)
+    # Browsers send media only through the TURN relay (their addresses stay hidden).
+    relay_only: bool = False
     updated_at: datetime = created_at_field()
 
 

@@ -71,6 +71,8 @@ class LiveLeg:
     started: float = field(default_factory=time.monotonic)
     ring_deadline: float | None = None
     leaving: bool = False  # an agent who handed the call over and may stay a while
+    # Set once the leg's end is stored (its end time and reason).
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def connected(self) -> bool:
@@ -400,6 +402,7 @@ class VoiceRuntime:
         self.spawn(self._handle(event))
 
     async def _handle(self, event: SwitchEvent) -> None:
+        logger.debug("switch event %s %s %s", event.kind, event.leg, event.details)
         if event.kind == "incoming":
             await self._incoming(event)
             return
@@ -413,6 +416,11 @@ class VoiceRuntime:
         if leg is None:
             return
         call = self.calls.get(leg.call_id)
+        if event.kind == "ended":
+            # Stored even when the call was already closed: every leg gets its end.
+            await self.leg_ended(leg, code=int(event.details.get("code") or 0),
+                                 reason=str(event.details.get("reason") or ""))
+            return
         if call is None:
             return
         if event.kind == "dtmf":
@@ -421,9 +429,6 @@ class VoiceRuntime:
             await self._save_leg(leg, status=LegStatus.RINGING.value)
         elif event.kind == "answered":
             await self.leg_answered(call, leg, event.details.get("sip_call_id"))
-        elif event.kind == "ended":
-            await self.leg_ended(leg, code=int(event.details.get("code") or 0),
-                                 reason=str(event.details.get("reason") or ""))
 
     async def _incoming(self, event: SwitchEvent) -> None:
         switch = self.need()
@@ -479,7 +484,11 @@ class VoiceRuntime:
         if leg.janus is not None and self.janus is not None:
             self.spawn(self.janus.hangup(leg.janus))
         why = leg.why or _reason(code, reason, answered=was == LegStatus.CONNECTED.value)
-        await self._save_leg(leg, status=LegStatus.ENDED.value, ended=True, why=why, code=code)
+        try:
+            await self._save_leg(leg, status=LegStatus.ENDED.value, ended=True, why=why,
+                                 code=code)
+        finally:
+            leg.closed.set()
         self.by_name.pop(leg.name, None)
         self.legs.pop(leg.id, None)
         if call is None:

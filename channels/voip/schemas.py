@@ -39,6 +39,7 @@ class CallStarted(BaseModel):
     call_id: uuid.UUID
     leg_id: uuid.UUID
     ice_servers: list[dict[str, Any]]
+    ice_transport_policy: Literal["all", "relay"] = "all"
     video: bool
     status: str
 
@@ -180,6 +181,7 @@ class VoiceSettingsIn(Strict):
         default_factory=dict)
     announce_every_seconds: int = Field(default=30, ge=10, le=600)
     video_widgets: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    relay_only: bool = False
 
 
 class VoiceSettingsOut(BaseModel):
@@ -193,6 +195,7 @@ class VoiceSettingsOut(BaseModel):
     recording_announcement: dict[str, str]
     announce_every_seconds: int
     video_widgets: list[uuid.UUID]
+    relay_only: bool
     has_hold_music: bool
 
 

@@ -434,7 +434,12 @@ async def _check_party(session: AsyncSession, subject: Subject, call: Call) -> N
     legs = await repo.legs_of(session, subject.tenant_id, call.id)
     if subject.user_id is not None and any(leg.user_id == subject.user_id for leg in legs):
         return
-    if call.contact_id is not None:
+    if call.contact_id is not None and subject.user_id is not None:
+        # The live routing state first: the recorded contact lags it by a moment.
+        router = await contact_service.routing_of(session).router(call.tenant_id)
+        live = router.snapshot.contacts.get(str(call.contact_id))
+        if live is not None and live.agent_id == str(subject.user_id):
+            return
         contact = await session.get(Contact, call.contact_id)
         if contact is not None and contact.agent_id == subject.user_id:
             return
@@ -804,7 +809,8 @@ class CallFlow:
                           if agent else None)
 
     async def finish(self, live: LiveCall, *, outcome: str, by: str,
-                     agent_id: uuid.UUID | None = None) -> None:
+                     agent_id: uuid.UUID | None = None,
+                     current_leg: LiveLeg | None = None) -> None:
         """The call is over: every leg hangs up, the recording is stored, the contact
         ends (abandoned while it waited, to wrap-up when an agent had it)."""
         runtime = self.runtime
@@ -816,6 +822,12 @@ class CallFlow:
         for leg in list(live.legs.values()):
             if leg.status != LegStatus.ENDED.value:
                 await runtime.hangup(leg, f"{by}_hangup" if by != "platform" else "ended")
+        # "Ended" means every leg has ended (and has its end time): wait for the switch.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                for leg in list(live.legs.values()):
+                    if leg is not current_leg:
+                        await leg.closed.wait()
         key = None
         with contextlib.suppress(Exception):
             key = await runtime.recording_stop(live)

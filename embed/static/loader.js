@@ -189,7 +189,8 @@
       encodeURIComponent(location.origin);
     frame.title = "Chat";
     frame.setAttribute("data-plateaux", "frame");
-    frame.setAttribute("allow", "clipboard-write");
+    // Calls from the widget need the microphone (and the camera for video calls).
+    frame.setAttribute("allow", "clipboard-write; microphone; camera; autoplay");
     css(frame, {
       position: "fixed", "z-index": "2147483001", border: "0", display: "none",
       background: "transparent", "box-shadow": "0 8px 30px rgba(0,0,0,.25)", "max-width": "100%"

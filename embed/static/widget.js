@@ -26,7 +26,16 @@
       sent: "Your message has been sent. Thank you!", transcriptSent: "The transcript is on its way.",
       offline: "Connection lost; reconnecting…", error: "Something went wrong; please try again.",
       file: "This file could not be sent (too large or not allowed).", newChat: "New chat",
-      back: "Back", stars: "{n} out of 5"
+      back: "Back", stars: "{n} out of 5",
+      call: "Call us", videoCall: "Video call", callMe: "Call me back", calling: "Connecting…",
+      talking: "On the phone with {name}", onHold: "On hold", mute: "Mute", unmute: "Unmute",
+      hold: "Hold", resume: "Resume", hangUp: "Hang up", callEnded: "The call has ended.",
+      noWebrtc: "Your browser cannot make calls from this page.", noMic: "No microphone found: calls are not possible.",
+      micDenied: "The microphone is not allowed.", number: "Your phone number", when: "When?",
+      asap: "As soon as possible", later: "At a time I choose", cbSend: "Call me back",
+      cbWaiting: "We will call you back on {n}.", cbAt: "We will call you back on {n} at {t}.",
+      cbCalling: "An advisor is calling you now.", cbDone: "Thank you, our call has ended.",
+      cbFailed: "We could not reach you.", cbCancel: "Cancel the callback", cbCancelled: "The callback is cancelled."
     },
     fr: {
       title: "Discutons", open: "Ouvrir la discussion", close: "Fermer",
@@ -46,7 +55,16 @@
       sent: "Votre message a bien été envoyé. Merci !", transcriptSent: "La transcription vous a été envoyée.",
       offline: "Connexion perdue ; reconnexion…", error: "Une erreur est survenue ; veuillez réessayer.",
       file: "Ce fichier n’a pas pu être envoyé (trop lourd ou non autorisé).",
-      newChat: "Nouvelle discussion", back: "Retour", stars: "{n} sur 5"
+      newChat: "Nouvelle discussion", back: "Retour", stars: "{n} sur 5",
+      call: "Nous appeler", videoCall: "Appel vidéo", callMe: "Être rappelé", calling: "Connexion…",
+      talking: "En ligne avec {name}", onHold: "En attente", mute: "Couper le micro", unmute: "Rétablir le micro",
+      hold: "Mettre en attente", resume: "Reprendre", hangUp: "Raccrocher", callEnded: "L’appel est terminé.",
+      noWebrtc: "Votre navigateur ne peut pas appeler depuis cette page.", noMic: "Aucun micro trouvé : l’appel est impossible.",
+      micDenied: "Le micro n’est pas autorisé.", number: "Votre numéro de téléphone", when: "Quand ?",
+      asap: "Dès que possible", later: "À l’heure de mon choix", cbSend: "Être rappelé",
+      cbWaiting: "Nous vous rappelons au {n}.", cbAt: "Nous vous rappellerons au {n} à {t}.",
+      cbCalling: "Un conseiller vous appelle.", cbDone: "Merci, notre appel est terminé.",
+      cbFailed: "Nous n’avons pas pu vous joindre.", cbCancel: "Annuler le rappel", cbCancelled: "Le rappel est annulé."
     }
   };
   var EMOJI = ["😀", "😂", "😊", "😍", "👍", "🙏", "👋", "🎉", "😢", "😮", "❤️", "✅"];
@@ -65,6 +83,8 @@
     readSent: 0, seenSeq: 0, attempts: 0, socket: null, pingTimer: null, outbox: []
   };
   var view = {};
+  // Voice: what the site offers now (GET /voice) and what this browser can do.
+  var voice = { offer: null, cannot: null }, call = null;
 
   // --- storage: the iframe's own origin, so the token never reaches the tenant's page ---
 
@@ -200,9 +220,209 @@
       canChat && a.estimated_wait_seconds !== null && a.estimated_wait_seconds !== undefined
         ? el("p", { class: "plx-muted", text: waitText(a.estimated_wait_seconds) }) : null,
       canChat ? el("button", { type: "button", class: "plx-primary", "data-action": "chat", text: t.start, on: { click: chat } }) : null,
+      voiceButtons(w),
       canLeave ? el("button", { type: "button", class: canChat ? "plx-secondary" : "plx-primary", "data-action": "message", text: t.leave, on: { click: function () { messageForm(); } } }) : null
     ]);
     render([header(w.name || t.title, false), body]);
+    view.name = "home";
+  }
+
+  // --- voice: calls from the browser and callbacks ------------------------------------------
+
+  function voiceButtons(w) {
+    var o = voice.offer, box = el("div", { class: "plx-voice" });
+    if (!o) return null;
+    if (w.buttons.indexOf("call") >= 0 && o.call) {
+      if (voice.cannot) box.appendChild(el("p", { class: "plx-muted", "data-voice": "unavailable", text: voice.cannot === "mic" ? t.noMic : t.noWebrtc }));
+      else {
+        box.appendChild(el("button", { type: "button", class: "plx-secondary", "data-action": "call", text: "📞 " + t.call, on: { click: function () { startCall(false); } } }));
+        if (o.video) box.appendChild(el("button", { type: "button", class: "plx-secondary", "data-action": "video", text: "🎥 " + t.videoCall, on: { click: function () { startCall(true); } } }));
+      }
+    }
+    if (w.buttons.indexOf("callback") >= 0 && o.callback) {
+      box.appendChild(el("button", { type: "button", class: "plx-secondary", "data-action": "callback", text: "☎ " + t.callMe, on: { click: callbackForm } }));
+    }
+    return box.firstChild ? box : null;
+  }
+
+  function checkVoice() {
+    var b = s.widget.buttons;
+    if (b.indexOf("call") < 0 && b.indexOf("callback") < 0) return;
+    var md = navigator.mediaDevices;
+    var can = !window.RTCPeerConnection || !md || !md.getUserMedia ? Promise.resolve("webrtc")
+      : md.enumerateDevices ? md.enumerateDevices().then(function (d) {
+        return d.some(function (x) { return x.kind === "audioinput"; }) ? null : "mic";
+      }, function () { return null; }) : Promise.resolve(null);
+    Promise.all([api("GET", "/voice"), can]).then(function (r) {
+      voice.offer = r[0]; voice.cannot = r[1];
+      if (view.name === "home") home();
+    }).catch(function () { /* no voice offered */ });
+  }
+
+  function callView(title) {
+    view.name = "call";
+    view.callState = el("p", { class: "plx-call-state", role: "status", "aria-live": "polite", text: t.calling });
+    view.timer = el("p", { class: "plx-muted plx-timer" });
+    view.audio = el("audio", { autoplay: true });
+    view.video = el("video", { autoplay: true, playsinline: true, class: "plx-video", hidden: true });
+    view.controls = el("div", { class: "plx-controls" });
+    render([header(title, false), el("div", { class: "plx-body plx-call" }, [view.callState, view.timer, view.video, view.audio, view.controls])]);
+  }
+
+  function controls(list) {
+    clear(view.controls);
+    list.forEach(function (c) {
+      view.controls.appendChild(el("button", { type: "button", class: c[2] || "plx-secondary", "data-action": c[0], text: c[1], on: { click: c[3] } }));
+    });
+  }
+
+  function inCallControls() {
+    var c = call;
+    if (!c || c.ended) return;
+    controls([
+      ["mute", c.muted ? t.unmute : t.mute, null, function () { toggle("mute"); }],
+      ["hold", c.held ? t.resume : t.hold, null, function () { toggle("hold"); }],
+      ["hangup", t.hangUp, "plx-primary plx-danger", hangUp]
+    ]);
+  }
+
+  function startCall(video) {
+    var c = call = window.plxCall = { id: null, pc: null, stream: null, muted: false, held: false, ended: false };
+    callView(s.widget.name || t.title);
+    controls([["hangup", t.hangUp, "plx-primary plx-danger", hangUp]]);
+    api("POST", "/calls", { video: !!video, language: lang }).then(function (r) {
+      c.id = r.call_id;
+      pollCall();
+      return navigator.mediaDevices.getUserMedia({ audio: true, video: !!r.video }).catch(function () {
+        throw new Error(t.micDenied);
+      }).then(function (stream) {
+        if (c.ended) { stream.getTracks().forEach(function (x) { x.stop(); }); return null; }
+        c.stream = stream;
+        var pc = c.pc = new RTCPeerConnection({ iceServers: r.ice_servers || [], iceTransportPolicy: r.ice_transport_policy || "all" });
+        stream.getTracks().forEach(function (x) { pc.addTrack(x, stream); });
+        pc.ontrack = function (e) {
+          if (e.track.kind === "video") { view.video.srcObject = e.streams[0]; view.video.hidden = false; } else view.audio.srcObject = e.streams[0];
+        };
+        pc.onconnectionstatechange = function () { if (pc.connectionState === "failed") { c.error = t.error; hangUp(); } };
+        return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); })
+          .then(function () { return gathered(pc); })
+          .then(function () { return api("POST", "/calls/" + c.id + "/media", { sdp: pc.localDescription.sdp }); })
+          .then(function (a) { return pc.setRemoteDescription({ type: "answer", sdp: a.sdp }); })
+          .then(inCallControls);
+      });
+    }).catch(function (err) { c.error = err.message || t.error; hangUp(); });
+  }
+
+  function gathered(pc) {
+    return new Promise(function (ok) {
+      if (pc.iceGatheringState === "complete") return ok();
+      var timer = setTimeout(ok, 4000);
+      pc.addEventListener("icegatheringstatechange", function () {
+        if (pc.iceGatheringState === "complete") { clearTimeout(timer); ok(); }
+      });
+    });
+  }
+
+  function pollCall() {
+    var c = call;
+    clearInterval(c.poll);
+    c.poll = setInterval(function () {
+      if (!c.id || c.ended) return;
+      api("GET", "/calls/" + c.id).then(showCall).catch(function () { /* next round */ });
+    }, 1500);
+  }
+
+  function toggle(what) {
+    var c = call, on = what === "mute" ? !c.muted : !c.held;
+    if (what === "mute" && c.stream) c.stream.getAudioTracks().forEach(function (x) { x.enabled = !on; });
+    api("POST", "/calls/" + c.id + "/" + what, { on: on }).then(function (st) {
+      if (what === "mute") c.muted = on; else c.held = on;
+      showCall(st);
+    }).catch(function (err) { view.callState.textContent = err.message; });
+  }
+
+  function showCall(st) {
+    var c = call;
+    if (!c || c.ended) return;
+    c.status = st;
+    if (c.kind === "callback" || st.kind === "callback") return showCallback(st);
+    var text;
+    if (st.status === "ended") { endCall(); return; }
+    if (st.agent_name) {
+      if (!c.since) c.since = Date.now();
+      text = st.on_hold ? t.onHold : fmt(t.talking, { name: st.agent_name });
+    } else {
+      text = [t.waiting, st.position ? fmt(t.position, { n: st.position }) : "", waitText(st.estimated_wait_seconds)].filter(Boolean).join(" · ");
+    }
+    view.callState.textContent = text;
+    if (c.since) view.timer.textContent = clock(Date.now() - c.since);
+  }
+
+  function clock(ms) {
+    var sec = Math.floor(ms / 1000);
+    return Math.floor(sec / 60) + ":" + ("0" + sec % 60).slice(-2);
+  }
+
+  function hangUp() {
+    var c = call;
+    if (!c || c.ended) return;
+    if (c.id) api("POST", "/calls/" + c.id + "/hangup").catch(function () { /* ended anyway */ });
+    endCall();
+  }
+
+  function endCall() {
+    var c = call;
+    if (!c || c.ended) return;
+    c.ended = true;
+    clearInterval(c.poll);
+    if (c.pc) c.pc.close();
+    if (c.stream) c.stream.getTracks().forEach(function (x) { x.stop(); });
+    if (view.callState) view.callState.textContent = c.error || (c.kind === "callback" ? t.cbCancelled : t.callEnded);
+    controls([["back", t.back, "plx-secondary", function () { call = null; home(); }]]);
+  }
+
+  function callbackForm() {
+    view.name = "callback";
+    var number = el("input", { name: "number", type: "tel", autocomplete: "tel", required: true, maxlength: "40" });
+    var slot = el("input", { name: "slot", type: "datetime-local", hidden: true });
+    var later = el("select", { name: "when", on: { change: function () { slot.hidden = later.value !== "later"; slot.required = !slot.hidden; } } },
+      [el("option", { value: "asap", text: t.asap }), el("option", { value: "later", text: t.later })]);
+    var nameInput = el("input", { name: "name", autocomplete: "name", maxlength: "200" });
+    var problem = el("p", { class: "plx-error", role: "alert" });
+    var form = el("form", { class: "plx-body plx-form" }, [
+      el("label", {}, [t.number, number]), el("label", {}, [t.when, later, slot]),
+      el("label", {}, [t.name, nameInput]), problem,
+      el("button", { type: "submit", class: "plx-primary", text: t.cbSend }),
+      el("button", { type: "button", class: "plx-link", text: t.back, on: { click: function () { home(); } } })
+    ]);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var when = later.value === "later" && slot.value ? new Date(slot.value).toISOString() : "asap";
+      api("POST", "/callbacks", { number: number.value, when: when, name: nameInput.value, language: lang }).then(function (st) {
+        call = window.plxCall = { id: st.id, kind: "callback", ended: false, number: number.value };
+        callView(t.callMe);
+        controls([["cancel", t.cbCancel, "plx-secondary", hangUp]]);
+        showCallback(st);
+        pollCall();
+      }).catch(function (err) { problem.textContent = err.message || t.error; });
+    });
+    render([header(t.callMe, false), form]);
+  }
+
+  function showCallback(st) {
+    var c = call, text;
+    if (st.status === "ended") {
+      text = st.outcome === "answered" || st.outcome === "completed" ? t.cbDone
+        : st.outcome === "cancelled" ? t.cbCancelled : t.cbFailed;
+      view.callState.textContent = text;
+      c.ended = true; clearInterval(c.poll);
+      controls([["back", t.back, "plx-secondary", function () { call = null; home(); }]]);
+      return;
+    }
+    if (st.status === "connecting" || st.status === "connected") text = t.cbCalling;
+    else if (st.scheduled_for && st.status === "scheduled") text = fmt(t.cbAt, { n: c.number, t: new Date(st.scheduled_for).toLocaleString() });
+    else text = [fmt(t.cbWaiting, { n: c.number }), st.position ? fmt(t.position, { n: st.position }) : "", waitText(st.estimated_wait_seconds)].filter(Boolean).join(" · ");
+    view.callState.textContent = text;
   }
 
   function waitText(seconds) {
@@ -230,6 +450,7 @@
         .then(function () { forget(); home(t.sent); })
         .catch(function (err) { problem.textContent = err.message || t.error; });
     });
+    view.name = "message";
     render([header(t.leave, false), form]);
   }
 
@@ -249,6 +470,7 @@
       view.input, view.file,
       el("button", { type: "submit", class: "plx-send", text: t.send })
     ]);
+    view.name = "chat";
     render([header(s.widget.name || t.title, true), view.list, view.typing, view.extra, view.emojis, view.composer]);
     view.items = {};
     showStatus();
@@ -575,6 +797,7 @@
       }
       try { s.outbox = JSON.parse(load("outbox") || "[]"); } catch (e) { s.outbox = []; }
       if (s.conversation) chat(); else home();
+      checkVoice();
       toParent({ type: "ready", theme: s.widget.theme || {}, label: t.open, show: s.widget.buttons.length > 0 });
     });
   }

@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column("announce_every_seconds", sa.Integer(), nullable=False),
     sa.Column("video_widgets", sa.JSON(), nullable=True),
     sa.Column("hold_music_key", sa.String(length=300), nullable=True),
+    sa.Column("relay_only", sa.Boolean(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     _tenant_fk(), sa.PrimaryKeyConstraint("id"), sa.UniqueConstraint("tenant_id"))
 

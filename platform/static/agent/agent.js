@@ -5,6 +5,7 @@ import { ChatTab } from "./chat.js";
 import { EmailTab } from "./email.js";
 import { LiveSocket, showConnection } from "./live.js";
 import { el } from "./text.js";
+import { VoiceTab, reachControl } from "./voice.js";
 
 const settings = config();
 const presence = document.getElementById("presence");
@@ -17,6 +18,7 @@ const open = new Map(); // contact id -> {tab, button}
 const canned = [];
 const CHANNELS = { chat: "Chat", email: "Email", phone: "Call", webcall: "Web call", callback: "Callback", form: "Form" };
 const queueNames = new Map(settings.queues.map((q) => [q.id, q.name]));
+const VOICE = new Set(["webcall", "callback", "phone"]);
 
 // --- status ----------------------------------------------------------------------------
 
@@ -122,7 +124,8 @@ function select(contactId) {
 
 function openChat(contact) {
   if (open.has(contact.id)) { select(contact.id); return; }
-  const Tab = contact.channel === "email" ? EmailTab : ChatTab;
+  const voice = VOICE.has(contact.channel) || Boolean(contact.attributes?.voicemail_call_id);
+  const Tab = contact.channel === "email" ? EmailTab : voice ? VoiceTab : ChatTab;
   const tab = new Tab({
     contact, settings, canned,
     onClose: (closed) => {
@@ -143,8 +146,10 @@ function openChat(contact) {
   chats.append(tab.root);
   open.set(contact.id, { tab, button });
   const list = tab.root.querySelector(".messages");
-  new MutationObserver(() => { if (!tab.root.classList.contains("active")) button.classList.add("unread"); })
-    .observe(list, { childList: true });
+  if (list) {
+    new MutationObserver(() => { if (!tab.root.classList.contains("active")) button.classList.add("unread"); })
+      .observe(list, { childList: true });
+  }
   select(contact.id);
   refreshEmpty();
   tab.open();
@@ -170,9 +175,13 @@ new LiveSocket("/api/v1/agent/connection", {
     if (frame.type === "routing.offer") showOffer(frame.payload);
     else if (frame.type === "routing.presence") showPresence(frame.payload);
     else if (frame.type === "routing.offer.withdrawn") removeOffer(frame.payload.contact_id);
+    else if (frame.type === "voice.call") {
+      for (const entry of open.values()) if (entry.tab.call?.id === frame.payload.call_id) entry.tab.refresh?.();
+    }
   },
 });
 
+reachControl(document.getElementById("reach"));
 api("GET", "/canned-responses").then((list) => { canned.push(...list); }).catch(() => {});
 restore().catch((error) => { connection.textContent = error.message; });
 refreshEmpty();

@@ -1,0 +1,135 @@
+"""Calls from the browser, end to end in Chromium with fake microphones: a visitor on a
+page of another origin calls from the widget, an agent accepts in the console's
+softphone, and both peer connections receive audio for several seconds through Janus and
+the switch; again with media forced through the TURN relay; and the agent's browser
+closing mid-call ends the agent's leg cleanly while the contact waits again for another
+agent."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+from sqlmodel import select
+
+from plateaux.billing.models import UsageRecord
+from plateaux.platform.services import Services
+from tests.channels.voip.conftest import VoicePlatform, call_browser
+from tests.channels.voip.voice_world import (
+    API,
+    VoiceWorld,
+    accept_offer,
+    agent_desk,
+    agent_stats,
+    visitor_stats,
+    voice_world,
+    wait_call,
+    widget_frame,
+)
+from tests.embed.test_widget_browser import PAGE, page_server
+from tests.support.factories import TenantFactory
+from tests.support.servers import own_address
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.browser
+
+
+async def visitor_calls(page: Page, port: int) -> None:
+    await page.goto(f"http://localhost:{port}/")
+    await page.locator("[data-plateaux=launcher]").click()
+    frame = widget_frame(page)
+    await expect(frame.locator("[data-action=call]")).to_be_visible(timeout=15000)
+    await frame.locator("[data-action=call]").click()
+
+
+async def audio_flows(page: Page, desk: Page, contact_id: str, *,
+                      seconds: float = 4.0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both sides receive audio packets, steadily, for ``seconds``."""
+    first_visitor = await until(lambda: visitor_stats(page), timeout=15,
+                                what="the visitor's peer connection")
+    await until(lambda: _receiving(agent_stats(desk, contact_id)), timeout=15,
+                what="the agent receiving audio")
+    await until(lambda: _receiving(visitor_stats(page)), timeout=15,
+                what="the visitor receiving audio")
+    before_visitor, before_agent = await visitor_stats(page), await agent_stats(desk, contact_id)
+    await asyncio.sleep(seconds)
+    after_visitor, after_agent = await visitor_stats(page), await agent_stats(desk, contact_id)
+    # 20 ms packets: 50 a second each way; allow for a slow start and a busy machine.
+    minimum = int(seconds * 30)
+    assert after_visitor["received"] - before_visitor["received"] >= minimum, (
+        first_visitor, before_visitor, after_visitor)
+    assert after_agent["received"] - before_agent["received"] >= minimum, (
+        before_agent, after_agent)
+    assert after_visitor["sent"] > before_visitor["sent"]
+    assert after_agent["sent"] > before_agent["sent"]
+    return after_visitor, after_agent
+
+
+async def _receiving(stats: Any) -> bool:
+    found = await stats
+    return bool(found and found["received"] > 20)
+
+
+async def _browser_call(voice_platform: VoicePlatform, tenants: TenantFactory,
+                        services: Services, *, relay: bool) -> None:
+    async with httpx.AsyncClient(base_url=voice_platform.url, headers=own_address(),
+                                 timeout=30) as api:
+        world = await voice_world(api, tenants, settings={"relay_only": relay})
+        agent_h = await world.headers_of(world.agents[0])
+        snippet = world.widget["snippet"]
+        with page_server(PAGE.format(snippet=snippet)) as port:
+            async with call_browser() as browser:
+                desk = await agent_desk(browser, voice_platform.url, world, world.agents[0])
+                visitor = await (await browser.new_context()).new_page()
+                await visitor_calls(visitor, port)
+                contact_id = await accept_offer(desk)
+                call = await wait_call(world, agent_h, contact_id, status="connected")
+                await expect(desk.locator(".voice-call .v-state")).to_have_text("Connected")
+                frame = widget_frame(visitor)
+                await expect(frame.locator(".plx-call-state")).to_contain_text("Agent 1")
+                visitor_side, agent_side = await audio_flows(visitor, desk, contact_id)
+                assert visitor_side["relay"] is relay and agent_side["relay"] is relay
+                # The switch measured the same audio on both legs.
+                stats = (await api.get(f"{API}/voice/calls/{call['id']}/stats",
+                                       headers=agent_h)).json()
+                assert {s["role"] for s in stats} == {"customer", "agent"}
+                assert all(s["rx_packets"] > 100 and s["tx_packets"] > 100 for s in stats)
+                # The visitor hangs up: the call ends, the agent's contact goes to wrap-up.
+                await frame.locator("[data-action=hangup]").click()
+                ended = await wait_call(world, agent_h, contact_id, status="ended")
+                await expect(desk.locator(".voice-call")).to_have_class(re.compile(r"\bended\b"))
+        await _check_legs(services, world, ended)
+
+
+async def _check_legs(services: Services, world: VoiceWorld, call: dict[str, Any]) -> None:
+    legs = call["legs"]
+    assert {leg["role"] for leg in legs} == {"customer", "agent"}
+    for leg in legs:
+        assert leg["direction"] == "browser"
+        assert leg["answered_at"] and leg["ended_at"], leg
+        assert leg["created_at"] <= leg["answered_at"] <= leg["ended_at"]
+    assert call["outcome"] == "completed"
+
+    async def billed() -> list[UsageRecord]:
+        async with services.unit_of_work(tenant_id=world.world.tenant.id) as session:
+            rows = (await session.scalars(select(UsageRecord).where(
+                UsageRecord.tenant_id == world.world.tenant.id))).all()
+        voice = [r for r in rows if r.key.startswith("voice:")]
+        return voice if len(voice) == 2 else []
+
+    rows = await until(billed, timeout=10, what="both legs on the usage ledger")
+    assert {r.key for r in rows} == {f"voice:{leg['id']}" for leg in legs}
+
+
+async def test_a_visitor_calls_from_the_widget_and_an_agent_answers_in_the_softphone(
+        voice_platform: VoicePlatform, tenants: TenantFactory, services: Services) -> None:
+    await _browser_call(voice_platform, tenants, services, relay=False)
+
+
+async def test_the_same_call_with_media_forced_through_the_turn_relay(
+        voice_platform: VoicePlatform, tenants: TenantFactory, services: Services) -> None:
+    await _browser_call(voice_platform, tenants, services, relay=True)

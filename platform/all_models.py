@@ -6,6 +6,7 @@ from plateaux.channels.chat import models as chat_models
 from plateaux.channels.email import models as email_models
 from plateaux.channels.voip import models as voice_models
 from plateaux.console import models as console_models
+from plateaux.crm import models as crm_models
 from plateaux.embed import models as embed_models
 from plateaux.platform.auth import models as auth_models
 from plateaux.routing import models as routing_models
@@ -17,6 +18,7 @@ __all__ = [
     "billing_models",
     "chat_models",
     "console_models",
+    "crm_models",
     "email_models",
     "embed_models",
     "routing_models",

@@ -54,6 +54,7 @@ def _import_task_modules() -> None:
     """Job functions register themselves on import; the worker and the app need them all."""
     from plateaux.billing import tasks as billing_tasks  # noqa: F401
     from plateaux.channels.email import tasks as email_tasks  # noqa: F401
+    from plateaux.crm import tasks as crm_tasks  # noqa: F401
     from plateaux.platform import mail  # noqa: F401
 
 
@@ -78,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     voice = VoiceRuntime(services)
     CallFlow(voice)
 
+    from plateaux.crm.tasks import RetentionClock
+
+    retention_clock = RetentionClock(services)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
@@ -86,9 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await mail_scheduler.start()
         await billing_clock.start()
         await voice.start()
+        await retention_clock.start()
         try:
             yield
         finally:
+            await retention_clock.stop()
             await voice.stop()
             await billing_clock.stop()
             await mail_scheduler.stop()
@@ -137,6 +144,8 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.channels.voip.endpoints import router as voice_api
     from plateaux.console.admin_pages import router as console_admin
     from plateaux.console.pages import router as agent_consoles
+    from plateaux.crm.admin_pages import router as crm_admin
+    from plateaux.crm.endpoints import router as crm_api
     from plateaux.embed.console import router as embed_console
     from plateaux.embed.demo import router as embed_demo
     from plateaux.embed.public_endpoints import router as embed_public
@@ -155,6 +164,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(email_api, prefix=API_PREFIX)
     app.include_router(voice_api, prefix=API_PREFIX)
+    app.include_router(crm_api, prefix=API_PREFIX)
     app.include_router(embed_public)
     app.include_router(chat_visitor)
     app.include_router(voice_visitor)
@@ -171,3 +181,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(console_admin)
     app.include_router(email_admin)
     app.include_router(voice_admin)
+    app.include_router(crm_admin)

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=3600, ge=60)
     tts_command: str = "espeak-ng"
 
+    # CRM (docs/crm.md): private networks that tenants' webhooks and CRM lookups may reach
+    # (the operator's choice: tests, a CRM on the same LAN); everything private, loopback,
+    # link-local or metadata is refused otherwise, also after redirects and at connection.
+    crm_private_networks: list[str] = Field(default_factory=list)
+    crm_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    crm_lookup_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How often the retention job runs over every tenant.
+    crm_retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
     @property
     def voice_configured(self) -> bool:
         return self.sip_port is not None

@@ -20,6 +20,7 @@ TEMPLATE_DIRS = [
     _ROOT / "channels" / "email" / "templates",
     _ROOT / "channels" / "voip" / "templates",
     _ROOT / "billing" / "templates",
+    _ROOT / "crm" / "templates",
 ]
 
 _env = Environment(

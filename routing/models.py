@@ -124,6 +124,9 @@ class Contact(TenantOwned, table=True):
     # Who the customer is, as the channel knows them (visitor token, address, number):
     # sticky routing prefers the agent who last served the same key.
     customer_key: str | None = Field(default=None, max_length=200)
+    # The CRM person the contact was matched to (``crm.matching``); the foreign key and
+    # index are in the CRM's migration.
+    person_id: uuid.UUID | None = None
     transfers: int = 0
     outcome: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at_field()

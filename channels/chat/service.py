@@ -33,6 +33,7 @@ from plateaux.channels.chat.models import (
 )
 from plateaux.channels.sanitize import render_text
 from plateaux.channels.storage import Storage, local_storage, new_key
+from plateaux.crm import matching as crm_matching
 from plateaux.embed import service as embed
 from plateaux.embed.models import Visitor, Widget
 from plateaux.platform.auth.subject import Scope, Subject
@@ -152,6 +153,7 @@ async def start_conversation(session: AsyncSession, widget: Widget, visitor: Vis
     body = _contact_in("chat", embed.chat_target(widget), merged, str(visitor.id))
     contact = await contact_service.create_contact(
         session, _visitor_subject(widget, visitor), body)
+    await crm_matching.match_visitor_contact(session, contact, visitor, attributes=merged)
     conversation = Conversation(
         tenant_id=widget.tenant_id, widget_id=widget.id, visitor_id=visitor.id,
         contact_id=contact.id, language=chosen)
@@ -181,6 +183,11 @@ async def leave_message(session: AsyncSession, widget: Widget, visitor: Visitor 
                       principal_id=visitor.id if visitor else widget.id, role=Role.AGENT,
                       scopes=frozenset(), label="visitor")
     contact = await contact_service.create_contact(session, subject, body)
+    if visitor is not None:
+        await crm_matching.match_visitor_contact(session, contact, visitor, email=email,
+                                                 name=name)
+    else:
+        await crm_matching.match_contact(session, contact, email=email, name=name)
     conversation = Conversation(
         tenant_id=widget.tenant_id, widget_id=widget.id,
         visitor_id=visitor.id if visitor else None, contact_id=contact.id, channel="form",

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plateaux.channels.email.models import EmailThread, Mailbox
+from plateaux.crm import matching as crm_matching
 from plateaux.platform.auth.subject import Subject
 from plateaux.platform.errors import UnprocessableContent
 from plateaux.routing import contact_service
@@ -59,6 +60,10 @@ async def open_contact(session: AsyncSession, thread: EmailThread, *,
             "; ".join(str(e["msg"]) for e in error.errors())) from error
     contact = await contact_service.create_contact(
         session, _subject(thread.tenant_id, source, f"email:{source}"), body)
+    # The CRM is where people live: the sender's address finds (or makes) their person.
+    await crm_matching.match_contact(
+        session, contact, email=thread.customer_address, name=thread.customer_name,
+        visitor_id=attributes.get("visitor_id"), language=attributes.get("language"))
     thread.contact_id = contact.id
     session.add(thread)
     return contact

@@ -2,6 +2,7 @@
 import { api, config } from "./api.js";
 import { alertsOn, beep, enableAlerts, notify } from "./alerts.js";
 import { ChatTab } from "./chat.js";
+import { customerPanel, popOffer } from "./customer.js";
 import { EmailTab } from "./email.js";
 import { LiveSocket, showConnection } from "./live.js";
 import { el } from "./text.js";
@@ -90,6 +91,7 @@ function showOffer(payload) {
   });
   offersList.append(item);
   offers.set(contactId, { element: item, timer });
+  popOffer(item, contactId).catch(() => {});
   refreshEmpty();
   beep();
   notify(`${CHANNELS[payload.channel] ?? "Contact"} waiting`, item.querySelector(".offer-who").textContent, () => item.querySelector(".accept").focus());
@@ -152,6 +154,7 @@ function openChat(contact) {
   }
   select(contact.id);
   refreshEmpty();
+  customerPanel(tab.root.querySelector(".customer"), contact.id).catch(() => {});
   tab.open();
 }
 

@@ -501,9 +501,9 @@ class VoiceRuntime:
             if not call.ended:
                 with contextlib.suppress(Exception):
                     await self.remix(call)
-        if self.on_ended is not None:
-            await self.on_ended(call, leg, code, why if leg.why else reason)
         leg.why = why
+        if self.on_ended is not None:
+            await self.on_ended(call, leg, code, why)
 
     # --- database ------------------------------------------------------------------------------
 

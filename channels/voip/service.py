@@ -466,6 +466,9 @@ async def answer(session: AsyncSession, runtime: VoiceRuntime, subject: Subject,
     if call.status == CallStatus.ENDED:
         raise Conflict("This call has ended.")
     live = runtime.calls.get(call.id)
+    if live is None and call.kind == CallKind.CALLBACK:
+        # A callback lives in the switch only once an agent takes it.
+        live = runtime.track(call)
     if live is None:
         raise Conflict("This call is no longer connected.")
     status, agent_id, _ = await runtime.contact_status(live)
@@ -844,17 +847,29 @@ class CallFlow:
             call = await self._call_row(session, live)
             call.status = CallStatus.ENDED
             call.ended_at = utcnow()
-            if call.outcome is None or call.outcome.startswith("retry_") or \
+            if call.outcome in (None, "answered") or call.outcome.startswith("retry_") or \
                     outcome in ("no_answer", "busy", "failed"):
                 call.outcome = outcome
             if key:
                 call.recording_key = key
-            if call.contact_id is not None and outcome in ("no_answer", "busy", "failed"):
-                contact = await session.get(Contact, call.contact_id)
-                if contact is not None and contact.tenant_id == call.tenant_id:
-                    contact.outcome = outcome
             await announce(session, live.tenant_id, live.id)
         runtime.calls.pop(live.id, None)
+        if live.contact_id is not None and outcome in ("no_answer", "busy", "failed"):
+            runtime.spawn(self._contact_outcome(live.tenant_id, live.contact_id, outcome))
+
+    async def _contact_outcome(self, tenant_id: uuid.UUID, contact_id: uuid.UUID,
+                               outcome: str) -> None:
+        """The callback's result becomes the contact's outcome once the routing engine
+        has recorded the contact's end (which writes an outcome of its own)."""
+        for _ in range(120):
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                contact = await session.get(Contact, contact_id)
+                if contact is None or contact.tenant_id != tenant_id:
+                    return
+                if contact.ended_at is not None:
+                    contact.outcome = outcome
+                    return
+            await asyncio.sleep(0.5)
 
     # --- inbound ------------------------------------------------------------------------------
 

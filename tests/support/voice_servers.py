@@ -9,8 +9,10 @@ address (libnice on it does not answer a relay on 127.0.0.1).
 
 from __future__ import annotations
 
+import math
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -271,23 +273,93 @@ Content-Length: 0
 </scenario>
 """
 
-DTMF_PCAP = Path("/usr/share/sip-tester")
+class RtpRecorder:
+    """RTP streams as pcap files for sipp's ``play_pcap_audio``: one source (SSRC) whose
+    sequence numbers and timestamps go on across files, so the far end takes every file as
+    the continuation of the same stream. Keys are RFC 4733 events (payload type 101),
+    speech is a PCMA tone (payload type 8), 20 ms a packet."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.seq = 1000
+        self.ts = 160_000
+        self.ssrc = 0x504C5856
+        self.count = 0
+
+    def _file(self, packets: list[bytes]) -> Path:
+        self.count += 1
+        path = self.folder / f"rtp-{self.count}.pcap"
+        out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+        for index, rtp in enumerate(packets):
+            udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+            frame = b"\0" * 12 + b"\x08\x00" + ip
+            micros = index * 20000
+            out.append(struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
+                                   len(frame), len(frame)) + frame)
+        path.write_bytes(b"".join(out))
+        return path
+
+    def _rtp(self, payload_type: int, payload: bytes, *, marker: bool = False,
+             timestamp: int | None = None) -> bytes:
+        header = struct.pack("!BBHII", 0x80, payload_type | (0x80 if marker else 0),
+                             self.seq & 0xFFFF, (self.ts if timestamp is None else timestamp)
+                             & 0xFFFFFFFF, self.ssrc)
+        self.seq += 1
+        return header + payload
+
+    def key(self, key: str) -> Path:
+        event = "0123456789*#".index(key)
+        start = self.ts
+        packets = []
+        for step in range(1, 8):  # 140 ms of tone, then the end three times
+            packets.append(self._rtp(101, struct.pack("!BBH", event, 10, step * 160),
+                                     marker=step == 1, timestamp=start))
+        for _ in range(3):
+            packets.append(self._rtp(101, struct.pack("!BBH", event, 0x80 | 10, 7 * 160),
+                                     timestamp=start))
+        self.ts += 10 * 160
+        return self._file(packets)
+
+    def speech(self, seconds: float) -> Path:
+        packets = []
+        for index in range(int(seconds * 50)):
+            samples = bytes(_alaw(int(6000 * math.sin(2 * math.pi * 440 * (index * 160 + i)
+                                                        / 8000))) for i in range(160))
+            packets.append(self._rtp(8, samples))
+            self.ts += 160
+        return self._file(packets)
 
 
-def caller_scenario(*, caller: str, keys: list[tuple[float, str]], talk_seconds: float) -> str:
-    """A caller who waits, presses ``keys`` (pause in seconds before each, RFC 4733
-    events from sipp's recordings), sends audio for ``talk_seconds`` and hangs up."""
+def _alaw(sample: int) -> int:
+    """One 16-bit sample in G.711 A-law (the textbook encoder)."""
+    sign = 0x00 if sample >= 0 else 0x80
+    sample = min(abs(sample), 32635)
+    if sample >= 256:
+        exponent = int(math.log2(sample >> 7)) if sample >> 7 else 0
+        exponent = min(exponent, 7)
+        mantissa = (sample >> (exponent + 3)) & 0x0F
+        value = (exponent << 4) | mantissa
+    else:
+        value = sample >> 4
+    return (value | sign) ^ 0x55
+
+
+def caller_scenario(folder: Path, *, caller: str, keys: list[tuple[float, str]],
+                    talk_seconds: float) -> str:
+    """A caller who waits, presses ``keys`` (pause in seconds before each), talks for
+    ``talk_seconds`` and hangs up."""
+    stream = RtpRecorder(folder)
     steps = []
     for pause, key in keys:
-        name = {"*": "star", "#": "pound"}.get(key, key)
         steps.append(f'  <pause milliseconds="{int(pause * 1000)}"/>')
-        steps.append(f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}/dtmf_2833_{name}.pcap"/>'
+        steps.append(f'  <nop><action><exec play_pcap_audio="{stream.key(key)}"/>'
                      f'</action></nop>')
-    rounds = max(1, int(talk_seconds // 2))
-    for _ in range(rounds):
-        steps.append(f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}/g711a.pcap"/>'
+    if talk_seconds > 0:
+        steps.append(f'  <nop><action><exec play_pcap_audio="{stream.speech(talk_seconds)}"/>'
                      f'</action></nop>')
-        steps.append('  <pause milliseconds="2000"/>')
+        steps.append(f'  <pause milliseconds="{int(talk_seconds * 1000)}"/>')
     return CALLER.format(caller=caller, steps="\n".join(steps))
 
 
@@ -297,7 +369,7 @@ def caller(folder: Path, *, target: str, number: str, caller_number: str,
     """A sipp caller dialling ``number`` at ``target`` (host:port of the switch)."""
     folder.mkdir(parents=True, exist_ok=True)
     scenario = folder / f"caller-{number.strip('+')}.xml"
-    scenario.write_text(caller_scenario(caller=caller_number, keys=keys,
+    scenario.write_text(caller_scenario(folder, caller=caller_number, keys=keys,
                                         talk_seconds=talk_seconds))
     port = free_port()
     media = port_range(1000)

@@ -4,11 +4,17 @@ with the audio statistics their peer connections report."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import websockets
 from playwright.async_api import Browser, Frame, Page, expect
 
 from plateaux.tenants.models import Role, User
@@ -142,3 +148,74 @@ async def wait_call(world: VoiceWorld, headers: dict[str, str], contact_id: str,
     found: dict[str, Any] = await until(check, timeout=timeout, every=0.2,
                                         what=f"the call to be {status}")
     return found
+
+
+@dataclass
+class ApiAgent:
+    """An agent working through the API: their console's live connection open (so
+    routing offers them contacts), presence available, calls ringing where they set."""
+
+    world: VoiceWorld
+    user: User
+    headers: dict[str, str]
+    offers: asyncio.Queue[dict[str, Any]]
+
+    async def reach(self, mode: str, address: str = "") -> None:
+        saved = await self.world.api.put(f"{API}/voice/me/reach", headers=self.headers,
+                                         json={"mode": mode, "address": address})
+        assert saved.status_code == 200, saved.text
+
+    async def next_offer(self, timeout: float = 20) -> str:
+        offer = await asyncio.wait_for(self.offers.get(), timeout)
+        return str(offer["contact_id"])
+
+    async def accept(self, timeout: float = 20) -> str:
+        contact_id = await self.next_offer(timeout)
+        accepted = await self.world.api.post(f"{API}/contacts/{contact_id}/accept",
+                                             headers=self.headers)
+        assert accepted.status_code == 200, accepted.text
+        return contact_id
+
+    async def answer(self, contact_id: str) -> dict[str, Any]:
+        answered = await self.world.api.post(f"{API}/voice/contacts/{contact_id}/answer",
+                                             headers=self.headers, json={})
+        assert answered.status_code == 200, answered.text
+        found: dict[str, Any] = answered.json()
+        return found
+
+
+@asynccontextmanager
+async def api_agent(world: VoiceWorld, base_url: str, user: User) -> AsyncIterator[ApiAgent]:
+    headers = await world.headers_of(user)
+    url = base_url.replace("http", "ws", 1) + f"{API}/agent/connection"
+    offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with websockets.connect(url, additional_headers=headers) as socket:
+        connected = json.loads(await socket.recv())
+        assert connected["type"] == "connected", connected
+
+        async def read() -> None:
+            async for raw in socket:
+                frame = json.loads(raw)
+                if frame.get("type") == "routing.offer":
+                    offers.put_nowait(frame["payload"])
+
+        reader = asyncio.create_task(read())
+        presence = await world.api.put(f"{API}/me/presence", headers=headers,
+                                       json={"presence": "available"})
+        assert presence.status_code == 200, presence.text
+        try:
+            yield ApiAgent(world=world, user=user, headers=headers, offers=offers)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+async def visitor_of(world: VoiceWorld) -> dict[str, str]:
+    """A visitor of the world's site, as the widget's requests carry them."""
+    key = world.widget["public_key"]
+    opened = await world.api.post(f"/embed/v1/sites/{key}/visitors", json={
+        "language": "fr", "page": {"url": "https://shop.example.com/contact",
+                                   "title": "Contact"}})
+    assert opened.status_code == 200, opened.text
+    return {"X-Visitor-Token": opened.json()["visitor_token"]}

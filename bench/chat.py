@@ -12,6 +12,13 @@ agent receiving the message frame: the platform checks the sender, stores the me
 its sequence number, commits, publishes through Redis and forwards it. The visitor's ack
 (stored and committed) is timed too.
 
+Warm-up, declared and reported apart (``warm_up``): the conversations are created, then
+every socket opens, then ``--settle`` seconds (3) pass before the first message, for relay
+and platform alike; the latencies are of the steady state that follows, with 1,000
+conversations open. ``windows`` gives them per 5 seconds of the sending, so a slow start
+or a stall shows where it happened. ``server_cpu_ms_per_message`` is the CPU time the
+server processes used while the messages flowed, per message.
+
 The agent side is a supervisor watching the conversation (the agents' audience, the frames
 an assigned agent gets): routing 1,000 chats to agents is bench/routing.py's business.
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import gzip
 import json
 import os
@@ -50,6 +58,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, its own folder comes first on the path, where a benchmark's name
+# (bench/email.py) would shadow the standard library module of the same name.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 REDIS_URL = os.environ.get("PLATEAUX_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -57,6 +68,8 @@ RUN_ID = uuid.uuid4().hex[:10]
 # How many sockets are being opened (and conversations created) at once.
 OPENING = 50
 CREATING = 20
+# The latencies are also given per window of this many seconds of the sending.
+WINDOW = 5.0
 
 Pair = tuple[str, str, dict[str, str]]
 
@@ -148,7 +161,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 @contextlib.contextmanager
-def relay_servers(count: int) -> Iterator[list[str]]:
+def relay_servers(count: int) -> Iterator[tuple[list[str], list[int]]]:
     from tests.support.servers import free_port
 
     processes: list[subprocess.Popen[bytes]] = []
@@ -163,7 +176,7 @@ def relay_servers(count: int) -> Iterator[list[str]]:
             processes.append(subprocess.Popen(args))
             wait_listening(port, processes[-1])
             urls.append(f"ws://127.0.0.1:{port}")
-        yield urls
+        yield urls, [process.pid for process in processes]
     finally:
         for process in processes:
             stop(process)
@@ -192,14 +205,27 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
             "p99_ms": round(q[98] * 1000, 2), "max_ms": round(ordered[-1] * 1000, 2)}
 
 
-async def drive(pairs: list[Pair], *, rounds: int, interval: float,
-                platform: bool) -> dict[str, Any]:
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU time the server processes used so far (Linux)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+async def drive(pairs: list[Pair], *, rounds: int, interval: float, settle: float,
+                platform: bool, pids: list[int]) -> dict[str, Any]:
     """Open every pair (visitor url, agent url, agent headers), then send and time."""
     from websockets.asyncio.client import connect
 
     sent: dict[str, float] = {}
     acked: dict[str, float] = {}
     latencies: list[float] = []
+    timeline: list[tuple[float, float]] = []
     acks: list[float] = []
     errors: list[str] = []
     done = asyncio.Event()
@@ -211,6 +237,7 @@ async def drive(pairs: list[Pair], *, rounds: int, interval: float,
         start = sent.pop(key, None) if key else None
         if start is not None:
             latencies.append(now - start)
+            timeline.append((start, now - start))
             if len(latencies) >= expected:
                 done.set()
 
@@ -261,8 +288,15 @@ async def drive(pairs: list[Pair], *, rounds: int, interval: float,
     try:
         began = time.perf_counter()
         visitors = await asyncio.gather(*(opened(p) for p in pairs))
-        note(f"  {len(sockets)} sockets open in {time.perf_counter() - began:.1f}s")
-        await asyncio.sleep(1.0)
+        opening = time.perf_counter() - began
+        note(f"  {len(sockets)} sockets open in {opening:.1f}s")
+        # The load generator's own sockets stay open to the end: kept out of its cyclic
+        # collector's full passes, which would otherwise stall it (and every latency it
+        # measures, relay's or platform's) for a good part of a second at random.
+        gc.collect()
+        gc.freeze()
+        # The declared warm-up: the last sockets' opening settles before the first message.
+        await asyncio.sleep(settle)
 
         async def talk(index: int, visitor: Any) -> None:
             # Each visitor at its own phase, then once an interval: the floor's rate is
@@ -280,18 +314,33 @@ async def drive(pairs: list[Pair], *, rounds: int, interval: float,
                     await visitor.send(key)
 
         started = time.perf_counter()
+        cpu_before = cpu_seconds(pids)
         await asyncio.gather(*(talk(i, v) for i, v in enumerate(visitors)))
         sending = time.perf_counter() - started
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(30):
                 await done.wait()
+        cpu_after = cpu_seconds(pids)
     finally:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+        gc.unfreeze()
     result: dict[str, Any] = {**percentiles(latencies), "lost": len(sent),
                               "offered_per_second": round(len(pairs) / interval, 1),
                               "sent_per_second": round(expected / sending, 1)}
+    if cpu_before is not None and cpu_after is not None and latencies:
+        # What the servers spent per message delivered while the messages flowed.
+        result["server_cpu_ms_per_message"] = round(
+            (cpu_after - cpu_before) * 1000 / len(latencies), 2)
+    # Where in the run the slow ones were: by when the message was sent.
+    windows: dict[int, list[float]] = {}
+    for start, latency in timeline:
+        windows.setdefault(int((start - started) // WINDOW), []).append(latency)
+    result["windows"] = [{"from_s": k * WINDOW, **percentiles(v)}
+                         for k, v in sorted(windows.items())]
+    result["warm_up"] = {"sockets_open_seconds": round(opening, 1),
+                         "settle_seconds": settle}
     if platform:
         result["ack"] = percentiles(acks)
         if errors:
@@ -380,6 +429,11 @@ async def platform_pairs(urls: list[str], conversations: int, chat: Any,
 def log_tails(directory: Path, lines: int = 40) -> None:
     for log in sorted(directory.rglob("server-*.log")):
         text = log.read_text(errors="replace").splitlines()
+        errors = [line for line in text if '"level": "ERROR"' in line or
+                  '"level": "CRITICAL"' in line]
+        note(f"--- {len(errors)} errors in {log.name}, the first 10")
+        for line in errors[:10]:
+            print(line[:3000], file=sys.stderr)
         note(f"--- last {lines} lines of {log.name}")
         for line in text[-lines:]:
             print(line[:600], file=sys.stderr)
@@ -412,10 +466,15 @@ async def bench_platform(processes: int, args: argparse.Namespace,
                         began = time.perf_counter()
                         pairs = await platform_pairs(floor.urls, args.conversations, chat,
                                                      services)
-                        note(f"  {len(pairs)} conversations created in "
-                             f"{time.perf_counter() - began:.1f}s")
-                        return await drive(pairs, rounds=args.rounds,
-                                           interval=args.interval, platform=True)
+                        created = time.perf_counter() - began
+                        note(f"  {len(pairs)} conversations created in {created:.1f}s")
+                        result = await drive(pairs, rounds=args.rounds,
+                                             interval=args.interval, settle=args.settle,
+                                             platform=True,
+                                             pids=[s.process.pid for s in floor.servers])
+                        result["warm_up"]["conversations_created_seconds"] = round(
+                            created, 1)
+                        return result
                     finally:
                         await services.bus.close()
                         await services.db.dispose()
@@ -427,11 +486,12 @@ async def bench_platform(processes: int, args: argparse.Namespace,
 
 
 async def bench_relay(processes: int, args: argparse.Namespace) -> dict[str, Any]:
-    with relay_servers(processes) as urls:
+    with relay_servers(processes) as (urls, pids):
         pairs: list[Pair] = [(f"{urls[i % processes]}/v/{i}",
                               f"{urls[(i + 1) % processes]}/a/{i}", {})
                              for i in range(args.conversations)]
-        return await drive(pairs, rounds=args.rounds, interval=args.interval, platform=False)
+        return await drive(pairs, rounds=args.rounds, interval=args.interval,
+                           settle=args.settle, platform=False, pids=pids)
 
 
 def widget_weight() -> dict[str, int | None]:
@@ -461,7 +521,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         wanted = [1]
     result: dict[str, Any] = {
         "conversations": args.conversations, "rounds": args.rounds,
-        "interval_seconds": args.interval, "database": backend,
+        "interval_seconds": args.interval, "settle_seconds": args.settle,
+        "database": backend,
         "machine_before": machine(), "weight": widget_weight(), "runs": {}}
     for processes in wanted:
         note(f"{processes} process(es): bare relay, {args.conversations} conversations")
@@ -485,6 +546,8 @@ def parse() -> argparse.Namespace:
                         help="messages each visitor sends")
     parser.add_argument("--interval", type=float, default=15.0,
                         help="seconds between one visitor's messages")
+    parser.add_argument("--settle", type=float, default=3.0,
+                        help="seconds between the last socket opening and the first message")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--relay-redis", help=argparse.SUPPRESS)

@@ -126,7 +126,8 @@ class Database:
     async def driver_pool(self) -> asyncpg.Pool | None:
         """Bare asyncpg connections to the same database (None on SQLite), for the few hot
         paths where the ORM's cost per statement is most of the work (a chat message:
-        ``channels/chat/writer.py``). Opened on first use, as many as the main pool.
+        ``channels/chat/writer.py``). Opened on first use (with two connections ready, so
+        the first users do not wait for connections to open), as many as the main pool.
 
         No ping on checkout and no reset query on release, so a use costs only its own
         round trips. That is safe because every user opens its own transaction, binds the
@@ -143,7 +144,8 @@ class Database:
                     for name in _ADAPTER_ONLY:
                         options.pop(name, None)
                     self._driver_pool = await asyncpg.create_pool(
-                        min_size=0, max_size=self._pool_size, reset=_keep_session,
+                        min_size=min(2, self._pool_size), max_size=self._pool_size,
+                        reset=_keep_session,
                         server_settings={"application_name": "plateaux"}, **options)
         return self._driver_pool
 

@@ -216,6 +216,10 @@ async def erase_person(session: AsyncSession, person: Person, *, actor: str,
             col(ConversationMessage.conversation_id).in_(conversation_ids)).values(
             text="", body="", attachments=[], author_name=None))
         counts["chat_messages"] = _rowcount(result)
+        await session.execute(update(ConversationMessage).where(
+            col(ConversationMessage.tenant_id) == tenant_id,
+            col(ConversationMessage.conversation_id).in_(conversation_ids),
+            col(ConversationMessage.author_type) == "visitor").values(author_id=None))
         files += list((await session.scalars(select(col(Attachment.storage_key)).where(
             col(Attachment.tenant_id) == tenant_id,
             col(Attachment.conversation_id).in_(conversation_ids)))).all())

@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 TICK = 1.0
 MEDIA_TIMEOUT = 30.0  # a browser leg must connect within this
+# A browser leg whose audio stopped this long is gone (its tab closed, its network lost):
+# browsers send audio packets even when muted, and a closed tab may never say goodbye.
+SILENCE_TIMEOUT = 6.0
 VOICEMAIL_SECONDS = 120.0
 
 
@@ -71,6 +74,8 @@ class LiveLeg:
     started: float = field(default_factory=time.monotonic)
     ring_deadline: float | None = None
     leaving: bool = False  # an agent who handed the call over and may stay a while
+    rx_packets: int = -1  # audio packets the switch had received from it, last look
+    rx_since: float = field(default_factory=time.monotonic)  # when that count last moved
     # Set once the leg's end is stored (its end time and reason).
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -636,6 +641,18 @@ class VoiceRuntime:
             elif leg.kind == LegKind.BROWSER and not leg.name and \
                     leg.status == LegStatus.DIALING.value and now - leg.started > MEDIA_TIMEOUT:
                 await self.leg_ended(leg, code=0, reason="media never connected")
+            elif leg.kind == LegKind.BROWSER and leg.connected and leg.name:
+                await self._watch_media(leg, now)
+
+    async def _watch_media(self, leg: LiveLeg, now: float) -> None:
+        stats = await self.stats(leg)
+        if stats is None:
+            return
+        if stats.rx_packets != leg.rx_packets:
+            leg.rx_packets, leg.rx_since = stats.rx_packets, now
+        elif now - leg.rx_since > SILENCE_TIMEOUT:
+            logger.info("a browser leg sent no audio for %.0f s: ending it", SILENCE_TIMEOUT)
+            await self.hangup(leg, "browser_lost")
 
 
 def _reason(code: int, reason: str, *, answered: bool) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ from tests.channels.voip.voice_world import (
     accept_offer,
     agent_desk,
     agent_stats,
+    api_agent,
+    visitor_of,
     visitor_stats,
     voice_world,
     wait_call,
@@ -32,7 +35,8 @@ from tests.channels.voip.voice_world import (
 )
 from tests.embed.test_widget_browser import PAGE, page_server
 from tests.support.factories import TenantFactory
-from tests.support.servers import own_address
+from tests.support.servers import free_port, own_address
+from tests.support.voice_servers import phone
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.browser
@@ -133,3 +137,72 @@ async def test_a_visitor_calls_from_the_widget_and_an_agent_answers_in_the_softp
 async def test_the_same_call_with_media_forced_through_the_turn_relay(
         voice_platform: VoicePlatform, tenants: TenantFactory, services: Services) -> None:
     await _browser_call(voice_platform, tenants, services, relay=True)
+
+
+ENERGY = """async (pc) => {
+  let energy = 0, packets = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type !== "inbound-rtp" || r.kind !== "audio") return;
+    energy += r.totalAudioEnergy || 0;
+    packets += r.packetsReceived;
+  });
+  return { energy, packets };
+}"""
+
+
+async def test_a_callback_answered_in_the_browser_then_the_agents_browser_closes(
+        voice_platform: VoicePlatform, tenants: TenantFactory, services: Services,
+        tmp_path: Path) -> None:
+    """The agent's voice goes to the customer's phone (sipp, echoing what it hears) and
+    comes back through the bridge: RTP both ways. Then the agent's browser closes
+    mid-call: their leg ends cleanly, the customer stays on (music), and the same contact
+    is offered to another agent, who joins the call."""
+    async with httpx.AsyncClient(base_url=voice_platform.url, headers=own_address(),
+                                 timeout=30) as api:
+        world = await voice_world(api, tenants, agents=2)
+        agent_h = await world.headers_of(world.agents[0])
+        backup_port = free_port()
+        with phone(tmp_path, voice_platform.trunk_port, "answer"), \
+                phone(tmp_path, backup_port, "answer"):
+            async with call_browser() as browser:
+                desk = await agent_desk(browser, voice_platform.url, world, world.agents[0])
+                asked = await api.post(
+                    f"/embed/v1/sites/{world.widget['public_key']}/callbacks",
+                    headers=await visitor_of(world), json={"number": "+33 6 12 34 56 78"})
+                assert asked.status_code == 201, asked.text
+                contact_id = await accept_offer(desk)
+                call = await wait_call(world, agent_h, contact_id, status="connected",
+                                       timeout=30)
+                await expect(desk.locator(".voice-call .v-state")).to_have_text("Connected")
+                before = await desk.evaluate(f"(id) => ({ENERGY})(window.plxPhones[id])",
+                                             contact_id)
+                await asyncio.sleep(4)
+                after = await desk.evaluate(f"(id) => ({ENERGY})(window.plxPhones[id])",
+                                            contact_id)
+                assert after["packets"] - before["packets"] >= 120, (before, after)
+                # The fake microphone's beeps came back from the phone: audio, not silence.
+                assert after["energy"] > before["energy"], (before, after)
+                stats = (await api.get(f"{API}/voice/calls/{call['id']}/stats",
+                                       headers=agent_h)).json()
+                assert {s["role"] for s in stats} == {"customer", "agent"}
+                assert all(s["rx_packets"] > 100 and s["tx_packets"] > 100 for s in stats)
+                # The agent's browser goes away mid-call.
+                await desk.context.close()
+            async with api_agent(world, voice_platform.url, world.agents[1]) as backup:
+                await backup.reach("sip", f"sip:backup@127.0.0.1:{backup_port}")
+                assert await backup.accept(timeout=30) == contact_id
+                await backup.answer(contact_id)
+                joined = await wait_call(world, backup.headers, contact_id,
+                                         status="connected", timeout=20)
+                agents = [leg for leg in joined["legs"] if leg["role"] == "agent"]
+                gone = next(leg for leg in agents if leg["user_id"] == str(world.agents[0].id))
+                assert gone["ended_at"] and gone["answered_at"], gone
+                assert gone["end_reason"] != "agent_hangup"
+                customers = [leg for leg in joined["legs"] if leg["role"] == "customer"]
+                assert len(customers) == 1 and customers[0]["ended_at"] is None
+                hung = await api.post(f"{API}/voice/calls/{call['id']}/hangup",
+                                      headers=backup.headers)
+                assert hung.status_code == 200, hung.text
+                ended = await wait_call(world, backup.headers, contact_id, status="ended")
+        assert ended["outcome"] == "completed"
+        assert all(leg["ended_at"] for leg in ended["legs"])

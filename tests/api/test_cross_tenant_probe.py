@@ -72,6 +72,27 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
         f"{site}/conversations/{conversation.json()['conversation_id']}/attachments",
         headers=visiting, files={"file": ("note.txt", b"B's file", "text/plain")})
     assert upload.status_code in (200, 201), upload.text
+    # CRM: a person with an identity and a note, a custom field, a webhook and a delivery.
+    crm = API_PREFIX + "/crm"
+    person = await client.post(crm + "/people", headers=headers, json={
+        "name": "Person B", "identities": [{"kind": "email", "value": "pb@b.example.com"}]})
+    assert person.status_code == 201, person.text
+    note = await client.post(f"{crm}/people/{person.json()['id']}/notes", headers=headers,
+                             json={"body": "B's note"})
+    assert note.status_code == 201, note.text
+    field = await client.post(crm + "/fields", headers=headers,
+                              json={"key": "plan", "label": "Plan"})
+    assert field.status_code == 201, field.text
+    from plateaux.crm.models import Webhook, WebhookDelivery
+
+    async with tenants.services.unit_of_work(tenant_id=world.tenant.id) as session:
+        hook = Webhook(tenant_id=world.tenant.id, url="https://crm.b.example.com/hook",
+                       secret_encrypted="-", events=["person.created"], active=False)
+        session.add(hook)
+        await session.flush()
+        session.add(WebhookDelivery(tenant_id=world.tenant.id, webhook_id=hook.id,
+                                    event_id=uuid.uuid4(), event="person.created",
+                                    status="failed"))
 
 
 def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:

@@ -180,6 +180,7 @@ def upgrade() -> None:
 
 
 def _create_fts5(fts: str, table: str, columns: tuple[str, ...]) -> None:
+    # Names from this module's constants only, never input.
     names = ", ".join(columns)
     new = ", ".join(f"new.{c}" for c in columns)
     old = ", ".join(f"old.{c}" for c in columns)
@@ -198,7 +199,7 @@ def _create_fts5(fts: str, table: str, columns: tuple[str, ...]) -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for index, table, _expression in PG_SEARCH:
+        for index, _table, _expression in PG_SEARCH:
             op.execute(f'DROP INDEX IF EXISTS {index}')
     else:
         for fts, _table, _columns in SQLITE_SEARCH:

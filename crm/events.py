@@ -7,6 +7,7 @@ The list is open: another package registers its own (the help desk's case events
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,16 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 
+# Other packages act on an event inside the transaction that emits it (the help desk opens
+# a case for a new contact): ``async def listener(session, tenant_id, data)``.
+Listener = Callable[[AsyncSession, uuid.UUID, dict[str, Any]], Awaitable[None]]
+LISTENERS: dict[str, list[Listener]] = {}
+
+
+def listen(event: str, listener: Listener) -> None:
+    LISTENERS.setdefault(event, []).append(listener)
+
+
 def register_event_type(name: str, description: str) -> None:
     if not name or len(name) > 60 or "." not in name:
         raise ValueError("event names are 'object.action', at most 60 characters")
@@ -38,6 +49,8 @@ async def emit(session: AsyncSession, tenant_id: uuid.UUID, event: str,
     this transaction and sent by a job once it commits."""
     if event not in EVENT_TYPES:
         raise ValueError(f"unknown CRM event {event!r}")
+    for listener in LISTENERS.get(event, []):
+        await listener(session, tenant_id, data)
     from plateaux.crm import repository as repo
     from plateaux.crm.models import WebhookDelivery
 

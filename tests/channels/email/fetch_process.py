@@ -1,6 +1,7 @@
 """A fetcher in a process of its own, for a test to kill: ``python -m
 tests.channels.email.fetch_process TENANT MAILBOX`` with the platform's settings in the
-environment. Prints "started" once its app is up, then fetches the mailbox once."""
+environment. Starts the services a fetch uses (database, bus, jobs, routing; not the whole
+application), prints "started", then fetches the mailbox once."""
 
 from __future__ import annotations
 
@@ -11,14 +12,24 @@ import uuid
 
 async def main(tenant_id: uuid.UUID, mailbox_id: uuid.UUID) -> None:
     from plateaux.channels.email.fetcher import sync_mailbox
-    from plateaux.platform.app import create_app
+    from plateaux.platform.app import _import_task_modules, build_services
     from plateaux.platform.settings import Settings
 
-    app = create_app(Settings())
-    async with app.router.lifespan_context(app):
+    _import_task_modules()
+    services = build_services(Settings())
+    assert services.routing is not None
+    await services.bus.start()
+    await services.jobs.start()
+    await services.routing.start()
+    try:
         print("started", flush=True)
-        report = await sync_mailbox(app.state.services, tenant_id, mailbox_id)
+        report = await sync_mailbox(services, tenant_id, mailbox_id)
         print(f"done {report.outcomes} {report.error}", flush=True)
+    finally:
+        await services.routing.stop()
+        await services.jobs.close()
+        await services.bus.close()
+        await services.db.dispose()
 
 
 if __name__ == "__main__":

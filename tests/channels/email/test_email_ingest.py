@@ -232,11 +232,14 @@ async def test_a_fetcher_process_killed_mid_batch_loses_and_doubles_nothing(
            "PLATEAUX_ROUTING_KEY_PREFIX": settings.routing_key_prefix,
            "PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS": "true", "PLATEAUX_EMAIL_FETCH_BATCH": "5",
            **({"PLATEAUX_REDIS_URL": settings.redis_url} if settings.redis_url else {})}
+    log_path = settings.data_dir / f"fetch-process-{box.mailbox.id}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.channels.email.fetch_process", str(box.tenant_id),
-         str(box.mailbox.id)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+         str(box.mailbox.id)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         async def some_stored() -> bool:
+            assert process.poll() is None, f"the fetcher exited: {log_path.read_text()}"
             return len(await box.messages()) >= 3
 
         await until(some_stored, timeout=60, every=0.01, what="part of the batch")
@@ -244,6 +247,7 @@ async def test_a_fetcher_process_killed_mid_batch_loses_and_doubles_nothing(
     finally:
         process.kill()
         process.wait(timeout=10)
+        log.close()
     killed_at = len(await box.messages())
     assert killed_at < 20
     await asyncio.gather(box.fetch(), box.fetch())

@@ -57,7 +57,7 @@ async def _show(request: Request, console: ConsoleContext, session: DbSession, *
         widgets=await embed_repo.list_widgets(session, tenant_id),
         queues=await routing_repo.all_queues(session, tenant_id),
         example=json.dumps(EXAMPLE_IVR, indent=2, ensure_ascii=False),
-        draft=draft or {}, slots=list(admin.Slot.__args__),  # type: ignore[attr-defined]
+        draft=draft or {}, slots=list(admin.SLOTS),
         trunk=bool(runtime.settings.sip_trunk))
 
 
@@ -203,8 +203,6 @@ async def upload_prompt(ivr_id: uuid.UUID, request: Request, console: AdminConso
 
     async def run() -> None:
         slot, language = _field(form, "slot"), _field(form, "language")
-        if slot not in admin.Slot.__args__:  # type: ignore[attr-defined]
-            raise UnprocessableContent("Unknown prompt.")
         data, filename = await _file(request)
         await admin.set_prompt(session, console.subject, row, slot, language, data, filename)
 

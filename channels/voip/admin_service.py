@@ -38,7 +38,17 @@ from plateaux.tenants import service as tenant_service
 
 Slot = Literal["language", "greeting", "menu", "invalid", "voicemail", "callback_offer",
                "callback_taken"]
-PromptLanguage = Literal["en", "fr", "de", "es", "it", "nl"]
+SLOTS: tuple[str, ...] = Slot.__args__  # type: ignore[attr-defined]
+
+
+def _check_prompt(slot: str, language: str) -> None:
+    # Checked once the IVR is known to be the tenant's: another tenant's id is a 404.
+    if slot not in SLOTS:
+        raise UnprocessableContent(f"Unknown prompt '{slot}': one of {', '.join(SLOTS)}.",
+                                   extra={"field": "slot"})
+    if language not in VOICES:
+        raise UnprocessableContent(f"Unknown language '{language}'.",
+                                   extra={"field": "language"})
 
 
 def _audit(session: AsyncSession, subject: Subject, action: str, target: str,
@@ -227,8 +237,7 @@ async def delete_ivr(session: AsyncSession, subject: Subject, row: IvrMenu) -> N
 
 async def set_prompt(session: AsyncSession, subject: Subject, row: IvrMenu, slot: str,
                      language: str, data: bytes, filename: str) -> VoicePrompt:
-    if language not in VOICES:
-        raise UnprocessableContent(f"Unknown language '{language}'.")
+    _check_prompt(slot, language)
     check_recording(data)
     key = new_key(subject.tenant_id, "voice", "prompts")
     await _storage(session).put(key, data)
@@ -249,6 +258,7 @@ async def set_prompt(session: AsyncSession, subject: Subject, row: IvrMenu, slot
 
 async def delete_prompt(session: AsyncSession, subject: Subject, row: IvrMenu, slot: str,
                         language: str) -> None:
+    _check_prompt(slot, language)
     found = await repo.prompt(session, subject.tenant_id, row.id, slot, language)
     if found is None:
         return

@@ -338,8 +338,8 @@ async def delete_ivr(ivr_id: uuid.UUID, subject: Admin, session: DbSession) -> R
 
 
 @router.put("/ivrs/{ivr_id}/prompts/{slot}/{language}", response_model=IvrOut)
-async def put_prompt(ivr_id: uuid.UUID, slot: admin.Slot, language: admin.PromptLanguage,
-                     file: UploadFile, subject: Admin, session: DbSession) -> IvrOut:
+async def put_prompt(ivr_id: uuid.UUID, slot: str, language: str, file: UploadFile,
+                     subject: Admin, session: DbSession) -> IvrOut:
     """A recording that replaces a spoken text of the IVR (WAV, 16-bit PCM)."""
     row = await repo.get_ivr(session, subject.tenant_id, ivr_id)
     await admin.set_prompt(session, subject, row, slot, language, await _upload(file),
@@ -348,8 +348,8 @@ async def put_prompt(ivr_id: uuid.UUID, slot: admin.Slot, language: admin.Prompt
 
 
 @router.delete("/ivrs/{ivr_id}/prompts/{slot}/{language}", response_model=IvrOut)
-async def delete_prompt(ivr_id: uuid.UUID, slot: admin.Slot, language: admin.PromptLanguage,
-                        subject: Admin, session: DbSession) -> IvrOut:
+async def delete_prompt(ivr_id: uuid.UUID, slot: str, language: str, subject: Admin,
+                        session: DbSession) -> IvrOut:
     row = await repo.get_ivr(session, subject.tenant_id, ivr_id)
     await admin.delete_prompt(session, subject, row, slot, language)
     return await admin.ivr_out(session, row)

@@ -606,14 +606,18 @@ class VoiceRuntime:
     async def contact_status(self, call: LiveCall) -> tuple[str | None, str | None,
                                                              tuple[int, float | None] | None]:
         """(status, agent id, (position, estimated wait)) of the call's contact now."""
+        return await self.routed(call.tenant_id, call.contact_id)
+
+    async def routed(self, tenant_id: uuid.UUID, contact_id: uuid.UUID | None,
+                     ) -> tuple[str | None, str | None, tuple[int, float | None] | None]:
         routing = self.services.routing
-        if routing is None or call.contact_id is None:
+        if routing is None or contact_id is None:
             return None, None, None
-        router = await routing.router(call.tenant_id)
-        live = router.snapshot.contacts.get(str(call.contact_id))
+        router = await routing.router(tenant_id)
+        live = router.snapshot.contacts.get(str(contact_id))
         if live is None:
             return None, None, None
-        place = router.position(str(call.contact_id)) \
+        place = router.position(str(contact_id)) \
             if live.status == ContactStatus.QUEUED else None
         return live.status.value, live.agent_id, place
 

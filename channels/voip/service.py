@@ -246,14 +246,16 @@ async def visitor_view(session: AsyncSession, runtime: VoiceRuntime, call: Call)
     live = runtime.calls.get(call.id)
     if live is not None:
         out.on_hold = live.held is not None
-        if live.contact_id is not None and runtime.services.routing is not None:
-            status, agent_id, place = await runtime.contact_status(live)
-            if place is not None:
-                out.position, out.estimated_wait_seconds = place
-            if agent_id and status in ("assigned", "wrap_up"):
-                user = await session.get(User, uuid.UUID(agent_id))
-                if user is not None and user.tenant_id == call.tenant_id:
-                    out.agent_name = user.name
+    if call.status != CallStatus.ENDED and call.contact_id is not None:
+        status, agent_id, place = await runtime.routed(call.tenant_id, call.contact_id)
+        if place is not None:
+            out.position, out.estimated_wait_seconds = place
+        # A callback's agent is named once the customer's phone is answered.
+        talking = call.kind != CallKind.CALLBACK or call.status == CallStatus.CONNECTED
+        if agent_id and status in ("assigned", "wrap_up") and talking:
+            user = await session.get(User, uuid.UUID(agent_id))
+            if user is not None and user.tenant_id == call.tenant_id:
+                out.agent_name = user.name
     if call.contact_id is not None and call.status == CallStatus.ENDED:
         contact = await session.get(Contact, call.contact_id)
         if contact is not None and contact.outcome in ("offer_callback", "take_message"):
@@ -456,13 +458,13 @@ async def answer(session: AsyncSession, runtime: VoiceRuntime, subject: Subject,
                  contact_id: uuid.UUID, sdp: str | None) -> tuple[Call, CallLeg, str | None]:
     """The agent who accepted the contact joins the call: from the softphone (``sdp``)
     or at the number or SIP address they set."""
-    require_voice(runtime)
-    if subject.user_id is None:
-        raise Forbidden("Only an agent's own session can answer.")
     contact = await contact_service.get_contact(session, subject, contact_id)
     call = await repo.call_of_contact(session, subject.tenant_id, contact.id)
     if call is None:
         raise NotFound("This contact is not a call.")
+    require_voice(runtime)
+    if subject.user_id is None:
+        raise Forbidden("Only an agent's own session can answer.")
     if call.status == CallStatus.ENDED:
         raise Conflict("This call has ended.")
     live = runtime.calls.get(call.id)

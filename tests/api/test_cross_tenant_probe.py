@@ -93,6 +93,30 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
         session.add(WebhookDelivery(tenant_id=world.tenant.id, webhook_id=hook.id,
                                     event_id=uuid.uuid4(), event="person.created",
                                     status="failed"))
+    # Voice: an IVR menu and a number through the API; a call with a leg, voice settings and
+    # an agent's reach number as the voice channel stores them.
+    voice = API_PREFIX + "/voice"
+    ivr = await client.post(voice + "/ivrs", headers=headers, json={
+        "name": "IVR B", "definition": {"languages": ["en"], "queue_id": queue_id}})
+    assert ivr.status_code == 201, ivr.text
+    number = await client.post(voice + "/numbers", headers=headers, json={
+        "e164": f"+3319{uuid.uuid4().int % 10**7:07d}", "ivr_id": ivr.json()["id"]})
+    assert number.status_code == 201, number.text
+    from plateaux.channels.voip.models import AgentReach, Call, CallLeg, VoiceSettings
+
+    contact = await client.post(API_PREFIX + "/contacts", headers=headers,
+                                json={"channel": "phone", "queue_id": queue_id})
+    assert contact.status_code == 201, contact.text
+    async with tenants.services.unit_of_work(tenant_id=world.tenant.id) as session:
+        call = Call(tenant_id=world.tenant.id, contact_id=uuid.UUID(contact.json()["id"]),
+                    kind="inbound", status="ended", customer_number="+33612345678")
+        session.add(call)
+        await session.flush()
+        session.add(CallLeg(tenant_id=world.tenant.id, call_id=call.id, role="customer",
+                            kind="phone", direction="inbound", status="ended"))
+        session.add(VoiceSettings(tenant_id=world.tenant.id))
+        session.add(AgentReach(tenant_id=world.tenant.id, user_id=agent.id, mode="phone",
+                               address="+33612345678"))
 
 
 def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:

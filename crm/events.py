@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from plateaux.platform.database import after_commit
 from plateaux.platform.types import utcnow
@@ -24,6 +25,8 @@ EVENT_TYPES: dict[str, str] = {
     "person.merged": "Two people were merged into one",
     "person.erased": "A person was erased (privacy request or retention)",
     "note.created": "A note was added to a person",
+    "contact.ended": "A contact request ended (completed, abandoned or cancelled), with its "
+                     "outcome, times and transfers",
 }
 
 
@@ -81,3 +84,32 @@ async def emit(session: AsyncSession, tenant_id: uuid.UUID, event: str,
                                         delivery_id=str(delivery_id))
 
     after_commit(session, enqueue)
+
+
+async def contacts_ended(session: AsyncSession, tenant_id: uuid.UUID,
+                         contact_ids: list[uuid.UUID]) -> None:
+    """Webhooks hear of contacts that ended. Called in the transaction that records the
+    end (the routing steward's), which a second recording of the same log rolls back whole:
+    each end is announced once."""
+    if not contact_ids:
+        return
+    from plateaux.crm import repository as repo
+    from plateaux.routing.models import Contact
+
+    hooks = await repo.webhooks(session, tenant_id, active_only=True)
+    if not any("contact.ended" in (hook.events or []) for hook in hooks):
+        return
+    ended = (await session.scalars(select(Contact).where(
+        col(Contact.tenant_id) == tenant_id, col(Contact.id).in_(contact_ids)))).all()
+    for contact in ended:
+        await emit(session, tenant_id, "contact.ended", {
+            "contact_id": str(contact.id), "channel": contact.channel,
+            "status": contact.status, "outcome": contact.outcome,
+            "person_id": str(contact.person_id) if contact.person_id else None,
+            "queue_id": str(contact.queue_id) if contact.queue_id else None,
+            "agent_id": str(contact.agent_id) if contact.agent_id else None,
+            "transfers": contact.transfers,
+            "created_at": contact.created_at.isoformat(),
+            "answered_at": contact.answered_at.isoformat() if contact.answered_at else None,
+            "ended_at": contact.ended_at.isoformat() if contact.ended_at else None,
+        }, person_id=contact.person_id)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from plateaux.billing.metering import meter_finished_contacts
+from plateaux.crm.events import contacts_ended
 from plateaux.routing.config import (
     ConfigError,
     agent_from_profile,
@@ -236,7 +237,9 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
             await session.execute(update(Contact).where(
                 col(Contact.tenant_id) == tenant_id, col(Contact.id) == contact_id,
                 col(Contact.offered_at).is_(None)).values(offered_at=offered_at))
-    # Billing: a contact that ended is metered in this same transaction (once: by its id).
-    await meter_finished_contacts(session, tenant_id, [
-        contact_id for contact_id, change in changes.items()
-        if change["status"] in FINAL_STATUSES])
+    # A contact that ended is metered for billing and announced to the tenant's webhooks
+    # in this same transaction: a second recording of the same entries rolls back whole.
+    ended = [contact_id for contact_id, change in changes.items()
+             if change["status"] in FINAL_STATUSES]
+    await meter_finished_contacts(session, tenant_id, ended)
+    await contacts_ended(session, tenant_id, ended)

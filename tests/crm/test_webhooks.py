@@ -18,7 +18,7 @@ import uvicorn
 from plateaux.crm.outbound import BlockedAddress, Guard, OutboundError, post
 from plateaux.crm.signing import HEADER, sign, verify
 from plateaux.platform.services import Services
-from tests.channels.chat_world import chat_world
+from tests.channels.chat_world import assigned_conversation, chat_world
 from tests.support.factories import TenantFactory
 from tests.support.waiting import until
 
@@ -130,6 +130,36 @@ async def test_deliveries_are_signed_retried_and_logged(
     other = await chat_world(services, tenants, client)
     assert (await client.get(f"{API}/webhooks/{hook['id']}/deliveries",
                              headers=other.admin_headers)).status_code == 404
+
+
+async def test_a_contact_that_ends_is_announced_once_with_its_person(
+        services: Services, tenants: TenantFactory, client: httpx.AsyncClient,
+        receiver: Receiver, loopback_allowed: None) -> None:
+    chat = await chat_world(services, tenants, client)
+    created = await client.post(f"{API}/webhooks", headers=chat.admin_headers, json={
+        "url": f"http://127.0.0.1:{receiver.port}/hooks", "events": ["contact.ended"]})
+    assert created.status_code == 201, created.text
+    started = await assigned_conversation(services, client, chat, text="Where is my order?")
+    contact_id = started["contact_id"]
+    done = await client.post(f"/api/v1/contacts/{contact_id}/complete",
+                             headers=chat.agent_headers)
+    assert done.status_code == 200, done.text
+
+    async def announced() -> bool:
+        return any(json.loads(body)["type"] == "contact.ended"
+                   for _, body in receiver.received)
+
+    await until(announced, timeout=30)
+    [ended] = [json.loads(body) for _, body in receiver.received
+               if json.loads(body)["type"] == "contact.ended"]
+    data = ended["data"]
+    assert data["contact_id"] == contact_id and data["status"] == "completed"
+    assert data["channel"] == "chat" and data["agent_id"] == str(chat.agent.id)
+    assert data["person_id"] is not None and data["answered_at"] and data["ended_at"]
+    # Recording the same history again (a steward taking over) announces nothing more.
+    await asyncio.sleep(1.5)
+    assert sum(json.loads(body)["type"] == "contact.ended"
+               for _, body in receiver.received) == 1
 
 
 async def test_private_addresses_redirects_and_rebinding_are_refused(

@@ -134,6 +134,20 @@ async def call_of_contact(contact_id: uuid.UUID, subject: Agent, session: DbSess
     return await svc.call_out(session, runtime, call, for_user=subject.user_id)
 
 
+@router.get("/contacts/{contact_id}/voicemail", response_class=Response,
+            responses={200: {"content": {"audio/wav": {}}}})
+async def contact_voicemail(contact_id: uuid.UUID, subject: Agent,
+                            session: DbSession) -> Response:
+    """The message a caller left, for the agent given its contact."""
+    contact = await contact_service.get_contact(session, subject, contact_id)
+    call_id = (contact.attributes or {}).get("voicemail_call_id")
+    if not call_id:
+        raise NotFound("This contact holds no voicemail.")
+    call = await repo.get_call(session, subject.tenant_id, uuid.UUID(str(call_id)))
+    return _wav(await svc.recording(session, subject, call, voicemail=True),
+                f"voicemail-{call.id}")
+
+
 @router.get("/calls", response_model=list[CallOut])
 async def live_calls(subject: Supervisor, session: DbSession, runtime: Runtime) -> list[CallOut]:
     """Calls going on now (in the IVR, waiting, connected), for supervisors."""

@@ -111,6 +111,7 @@ class LiveCall:
     announce_every: float = 30.0
     ended: bool = False
     dial_at: float | None = None  # a callback's next customer attempt
+    voicemail: bool = False  # the caller is leaving a message: hanging up ends it
 
     def by_role(self, role: str) -> list[LiveLeg]:
         return [leg for leg in self.legs.values() if leg.role == role

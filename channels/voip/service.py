@@ -641,9 +641,27 @@ async def call_out(session: AsyncSession, runtime: VoiceRuntime, call: Call, *,
     return out
 
 
+async def _holds_voicemail(session: AsyncSession, subject: Subject, call: Call) -> bool:
+    """Whether the agent was given the contact that delivers this call's voicemail."""
+    if subject.user_id is None:
+        return False
+    wanted = str(call.id)
+    router = await contact_service.routing_of(session).router(call.tenant_id)
+    for live in router.snapshot.contacts.values():
+        if live.agent_id == str(subject.user_id) and \
+                live.attributes.get("voicemail_call_id") == wanted:
+            return True
+    rows = (await session.scalars(select(Contact).where(
+        Contact.tenant_id == subject.tenant_id, Contact.agent_id == subject.user_id,
+        Contact.channel == "form", col(Contact.created_at) >= call.created_at)
+        .limit(200))).all()
+    return any((row.attributes or {}).get("voicemail_call_id") == wanted for row in rows)
+
+
 async def recording(session: AsyncSession, subject: Subject, call: Call, *,
                     voicemail: bool = False) -> bytes:
-    await _check_party(session, subject, call)
+    if not (voicemail and await _holds_voicemail(session, subject, call)):
+        await _check_party(session, subject, call)
     key = call.voicemail_key if voicemail else call.recording_key
     if key is None:
         raise NotFound("This call has no recording.")
@@ -758,6 +776,8 @@ class CallFlow:
             await self._callback_failed(live, why)
             return
         if leg.role == LegRole.CUSTOMER:
+            if live.voicemail:
+                return  # hanging up is how a message ends: the voicemail task closes the call
             await self.finish(live, outcome="completed" if live.agent() else "abandoned",
                               by="customer")
             return
@@ -1067,8 +1087,10 @@ class CallFlow:
             await runtime.routing_call("cancel", live, reason="cancelled")
         await self._prompt(live, leg, "voicemail", say(live.language, "voicemail"))
         if not leg.connected:
+            await self.finish(live, outcome="abandoned", by="customer")
             return
         await runtime.play(live, leg, runtime.sounds.tone("beep"))
+        live.voicemail = True
         key = await runtime.voicemail(live, leg)
         async with self.services.unit_of_work(tenant_id=live.tenant_id) as session:
             call = await self._call_row(session, live)

@@ -76,7 +76,7 @@ export class VoiceTab {
       this.root.classList.add("voicemail");
       const player = this.q(".v-voicemail");
       player.hidden = false;
-      player.querySelector("audio").src = `/api/v1/voice/calls/${this.call.id}/voicemail`;
+      player.querySelector("audio").src = `/api/v1/voice/contacts/${this.contact.id}/voicemail`;
       return;
     }
     if (this.call.status !== "ended") await this.join();

@@ -8,6 +8,7 @@ from plateaux.channels.voip import models as voice_models
 from plateaux.console import models as console_models
 from plateaux.crm import models as crm_models
 from plateaux.embed import models as embed_models
+from plateaux.helpdesk import models as helpdesk_models
 from plateaux.platform.auth import models as auth_models
 from plateaux.routing import models as routing_models
 from plateaux.tenants import models as tenant_models
@@ -21,6 +22,7 @@ __all__ = [
     "crm_models",
     "email_models",
     "embed_models",
+    "helpdesk_models",
     "routing_models",
     "tenant_models",
     "voice_models",

@@ -55,6 +55,7 @@ def _import_task_modules() -> None:
     from plateaux.billing import tasks as billing_tasks  # noqa: F401
     from plateaux.channels.email import tasks as email_tasks  # noqa: F401
     from plateaux.crm import tasks as crm_tasks  # noqa: F401
+    from plateaux.helpdesk import tasks as helpdesk_tasks  # noqa: F401
     from plateaux.platform import mail  # noqa: F401
 
 
@@ -83,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     retention_clock = RetentionClock(services)
 
+    from plateaux.helpdesk.tasks import SweepClock
+
+    helpdesk_clock = SweepClock(services)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
@@ -92,9 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await billing_clock.start()
         await voice.start()
         await retention_clock.start()
+        await helpdesk_clock.start()
         try:
             yield
         finally:
+            await helpdesk_clock.stop()
             await retention_clock.stop()
             await voice.stop()
             await billing_clock.stop()
@@ -149,6 +156,7 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.embed.console import router as embed_console
     from plateaux.embed.demo import router as embed_demo
     from plateaux.embed.public_endpoints import router as embed_public
+    from plateaux.helpdesk.endpoints import router as helpdesk_api
     from plateaux.platform.auth.account_pages import router as account_pages
     from plateaux.platform.auth.operator_pages import router as operator_pages
     from plateaux.platform.auth.pages import router as auth_pages
@@ -165,6 +173,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(email_api, prefix=API_PREFIX)
     app.include_router(voice_api, prefix=API_PREFIX)
     app.include_router(crm_api, prefix=API_PREFIX)
+    app.include_router(helpdesk_api, prefix=API_PREFIX)
     app.include_router(embed_public)
     app.include_router(chat_visitor)
     app.include_router(voice_visitor)

@@ -2,6 +2,7 @@
 // (and every few seconds, for the waiting times), and watching a conversation.
 import { api, config } from "./api.js";
 import { LiveSocket, showConnection } from "./live.js";
+import { watchCalls } from "./calls.js";
 import { clock, duration, el, richText } from "./text.js";
 
 const settings = config();
@@ -129,3 +130,5 @@ new LiveSocket("/api/v1/supervisor/connection", {
 });
 setInterval(refresh, REFRESH_MS);
 refresh();
+
+watchCalls(document.getElementById("calls"), names);

@@ -34,6 +34,7 @@ from tests.channels.voip.voice_world import (
     widget_frame,
 )
 from tests.embed.test_widget_browser import PAGE, page_server
+from tests.support.browser import sign_in
 from tests.support.factories import TenantFactory
 from tests.support.servers import free_port, own_address
 from tests.support.voice_servers import phone
@@ -97,11 +98,14 @@ async def _browser_call(voice_platform: VoicePlatform, tenants: TenantFactory,
                 await expect(frame.locator(".plx-call-state")).to_contain_text("Agent 1")
                 visitor_side, agent_side = await audio_flows(visitor, desk, contact_id)
                 assert visitor_side["relay"] is relay and agent_side["relay"] is relay
+                if not relay:
+                    await _supervisor_listens(browser, voice_platform, world, call["id"])
                 # The switch measured the same audio on both legs.
                 stats = (await api.get(f"{API}/voice/calls/{call['id']}/stats",
                                        headers=agent_h)).json()
-                assert {s["role"] for s in stats} == {"customer", "agent"}
-                assert all(s["rx_packets"] > 100 and s["tx_packets"] > 100 for s in stats)
+                assert {"customer", "agent"} <= {s["role"] for s in stats}
+                assert all(s["rx_packets"] > 100 and s["tx_packets"] > 100 for s in stats
+                           if s["role"] != "supervisor")
                 # The visitor hangs up: the call ends, the agent's contact goes to wrap-up.
                 await frame.locator("[data-action=hangup]").click()
                 ended = await wait_call(world, agent_h, contact_id, status="ended")
@@ -109,9 +113,32 @@ async def _browser_call(voice_platform: VoicePlatform, tenants: TenantFactory,
         await _check_legs(services, world, ended)
 
 
+async def _supervisor_listens(browser: Any, voice_platform: VoicePlatform, world: VoiceWorld,
+                              call_id: str) -> None:
+    """A supervisor listens from the supervision console's softphone: they hear the call."""
+    boss = await world_supervisor(world)
+    context = await browser.new_context(base_url=voice_platform.url,
+                                        extra_http_headers=own_address())
+    page = await context.new_page()
+    await sign_in(page, world.slug, boss.email, f"/t/{world.slug}/supervisor/")
+    row = page.locator(f"#calls tr[data-call='{call_id}']")
+    await expect(row).to_be_visible(timeout=10000)
+    await row.locator("[data-mode=listen]").click()
+    heard = await until(lambda: _receiving(agent_stats(page, call_id)), timeout=15,
+                        what="the supervisor hearing the call")
+    assert heard
+    await context.close()
+
+
+async def world_supervisor(world: VoiceWorld) -> Any:
+    from plateaux.tenants.models import Role
+
+    return await world.tenants.add_user(world.world, role=Role.SUPERVISOR, name="Sue")
+
+
 async def _check_legs(services: Services, world: VoiceWorld, call: dict[str, Any]) -> None:
     legs = call["legs"]
-    assert {leg["role"] for leg in legs} == {"customer", "agent"}
+    assert {leg["role"] for leg in legs} <= {"customer", "agent", "supervisor"}
     for leg in legs:
         assert leg["direction"] == "browser"
         assert leg["answered_at"] and leg["ended_at"], leg
@@ -123,7 +150,7 @@ async def _check_legs(services: Services, world: VoiceWorld, call: dict[str, Any
             rows = (await session.scalars(select(UsageRecord).where(
                 UsageRecord.tenant_id == world.world.tenant.id))).all()
         voice = [r for r in rows if r.key.startswith("voice:")]
-        return voice if len(voice) == 2 else []
+        return voice if len(voice) == len(legs) else []
 
     rows = await until(billed, timeout=10, what="both legs on the usage ledger")
     assert {r.key for r in rows} == {f"voice:{leg['id']}" for leg in legs}

@@ -33,6 +33,7 @@ class VoiceWorld:
     admin: dict[str, str]
     queue_id: str
     agents: list[User]
+    tenants: TenantFactory
     widget: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,7 +70,7 @@ async def voice_world(api: httpx.AsyncClient, tenants: TenantFactory, *, agents:
         saved = await api.put(f"{API}/voice/settings", headers=admin, json=settings)
         assert saved.status_code == 200, saved.text
     return VoiceWorld(world=world, api=api, admin=admin, queue_id=queue_id, agents=people,
-                      widget=widget.json())
+                      tenants=tenants, widget=widget.json())
 
 
 async def agent_desk(browser: Browser, base_url: str, world: VoiceWorld, agent: User) -> Page:

@@ -114,7 +114,7 @@ async def _case(session: DbSession, subject: Subject, case_id: uuid.UUID) -> Cas
     return await repo.get_case(session, subject.tenant_id, case_id)
 
 
-# --- cases -------------------------------------------------------------------------------------
+# --- cases -----------------------------------------------------------------------------------
 
 
 @router.get("/cases", response_model=CasePage)
@@ -322,7 +322,7 @@ async def read_all(subject: Reader, session: DbSession) -> Response:
     return Response(status_code=204)
 
 
-# --- SLA policies --------------------------------------------------------------------------------
+# --- SLA policies ----------------------------------------------------------------------------
 
 
 async def _check_team(session: DbSession, subject: Subject, team_id: uuid.UUID | None) -> None:
@@ -392,7 +392,7 @@ async def delete_policy(policy_id: uuid.UUID, subject: Admin, session: DbSession
     return Response(status_code=204)
 
 
-# --- resolution codes ----------------------------------------------------------------------------
+# --- resolution codes ------------------------------------------------------------------------
 
 
 @router.get("/resolution-codes", response_model=list[ResolutionCodeOut])
@@ -430,7 +430,7 @@ async def delete_code(code_id: uuid.UUID, subject: Admin, session: DbSession) ->
     return Response(status_code=204)
 
 
-# --- scorecards ----------------------------------------------------------------------------------
+# --- scorecards ------------------------------------------------------------------------------
 
 
 @router.get("/scorecards", response_model=list[ScorecardOut])
@@ -470,7 +470,7 @@ async def delete_scorecard(scorecard_id: uuid.UUID, subject: Admin,
     return Response(status_code=204)
 
 
-# --- scripts and runs ----------------------------------------------------------------------------
+# --- scripts and runs ------------------------------------------------------------------------
 
 
 @router.get("/scripts", response_model=list[ScriptOut])
@@ -530,7 +530,7 @@ async def abandon_run(run_id: uuid.UUID, subject: Worker, session: DbSession) ->
     return RunOut.model_validate(await scripts.abandon(session, subject, run))
 
 
-# --- knowledge base ------------------------------------------------------------------------------
+# --- knowledge base --------------------------------------------------------------------------
 
 
 @router.get("/kb/categories", response_model=list[CategoryOut])
@@ -626,7 +626,7 @@ async def send_article(article_id: uuid.UUID, body: SendArticleIn, subject: Work
                          language=body.language)
 
 
-# --- settings ------------------------------------------------------------------------------------
+# --- settings --------------------------------------------------------------------------------
 
 
 @router.get("/settings", response_model=HelpdeskSettingsOut)

@@ -52,7 +52,7 @@ from plateaux.tenants.service import audit
 CHAT_LIMIT = 4800  # under the chat's 5000 characters, with room for the link
 
 
-# --- categories -------------------------------------------------------------------------------
+# --- categories ------------------------------------------------------------------------------
 
 
 async def _check_parent(session: AsyncSession, tenant_id: uuid.UUID,
@@ -128,7 +128,7 @@ def name_in(names: dict[str, str], language: str, default: str) -> str:
     return names.get(language) or names.get(default) or next(iter(names.values()), "")
 
 
-# --- articles ---------------------------------------------------------------------------------
+# --- articles --------------------------------------------------------------------------------
 
 
 def _fill(translation: KbTranslation, body: TranslationIn) -> None:
@@ -286,7 +286,7 @@ async def search(session: AsyncSession, tenant_id: uuid.UUID, query: str, *,
     return await hits_out(session, tenant_id, matches, kb_search.words_of(query))
 
 
-# --- suggestions ---------------------------------------------------------------------------------
+# --- suggestions -----------------------------------------------------------------------------
 
 
 async def conversation_texts(session: AsyncSession, contact: Contact) -> list[str]:

@@ -37,7 +37,7 @@ MAX_SCORE = 5
 LOW_SCORE = 2
 
 
-# --- scorecards -------------------------------------------------------------------------------
+# --- scorecards ------------------------------------------------------------------------------
 
 
 def _criteria(body: ScorecardIn | ScorecardPatch) -> list[dict[str, Any]]:
@@ -93,7 +93,7 @@ async def delete_scorecard(session: AsyncSession, subject: Subject, card: Scorec
     await session.flush()
 
 
-# --- reviews ----------------------------------------------------------------------------------
+# --- reviews ---------------------------------------------------------------------------------
 
 
 def score_percent(criteria: list[dict[str, Any]], scores: dict[str, int | None]) -> float:
@@ -149,7 +149,7 @@ async def review(session: AsyncSession, subject: Subject, case: Case,
     return found
 
 
-# --- satisfaction -------------------------------------------------------------------------------
+# --- satisfaction ----------------------------------------------------------------------------
 
 
 def token_hash(token: str) -> str:

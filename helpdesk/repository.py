@@ -33,7 +33,7 @@ from plateaux.helpdesk.models import (
 )
 from plateaux.platform.errors import NotFound
 from plateaux.platform.models import TenantOwned
-from plateaux.tenants.models import Role, TeamMember, User
+from plateaux.tenants.models import Role, Team, TeamMember, User
 
 T = TypeVar("T", bound=TenantOwned)
 
@@ -47,7 +47,7 @@ async def get_owned(session: AsyncSession, model: type[T], tenant_id: uuid.UUID,
     return found
 
 
-# --- settings ------------------------------------------------------------------------------
+# --- settings --------------------------------------------------------------------------------
 
 
 async def settings_of(session: AsyncSession, tenant_id: uuid.UUID) -> HelpdeskSettings:
@@ -80,7 +80,7 @@ async def next_case_number(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return int(number)
 
 
-# --- cases ---------------------------------------------------------------------------------
+# --- cases -----------------------------------------------------------------------------------
 
 
 async def get_case(session: AsyncSession, tenant_id: uuid.UUID, case_id: uuid.UUID) -> Case:
@@ -230,6 +230,11 @@ async def team_member(session: AsyncSession, tenant_id: uuid.UUID, team_id: uuid
         col(TeamMember.user_id) == user_id))).first() is not None
 
 
+async def teams(session: AsyncSession, tenant_id: uuid.UUID) -> list[Team]:
+    return list((await session.scalars(select(Team).where(
+        col(Team.tenant_id) == tenant_id).order_by(col(Team.name)))).all())
+
+
 async def notifications_of(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID,
                            *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
     query = select(Notification).where(col(Notification.tenant_id) == tenant_id,
@@ -240,7 +245,7 @@ async def notifications_of(session: AsyncSession, tenant_id: uuid.UUID, user_id:
         query.order_by(col(Notification.created_at).desc()).limit(limit))).all())
 
 
-# --- SLA policies, codes, scorecards, reviews --------------------------------------------------
+# --- SLA policies, codes, scorecards, reviews ------------------------------------------------
 
 
 async def sla_policies(session: AsyncSession, tenant_id: uuid.UUID, *,
@@ -290,7 +295,7 @@ async def recent_reviews(session: AsyncSession, tenant_id: uuid.UUID, *,
         .limit(limit))).all())
 
 
-# --- scripts -------------------------------------------------------------------------------------
+# --- scripts ---------------------------------------------------------------------------------
 
 
 async def scripts(session: AsyncSession, tenant_id: uuid.UUID, *,
@@ -312,7 +317,7 @@ async def runs_of(session: AsyncSession, tenant_id: uuid.UUID, *,
     return list((await session.scalars(query.order_by(col(ScriptRun.started_at)))).all())
 
 
-# --- knowledge base ------------------------------------------------------------------------------
+# --- knowledge base --------------------------------------------------------------------------
 
 
 async def categories(session: AsyncSession, tenant_id: uuid.UUID) -> list[KbCategory]:

@@ -47,7 +47,7 @@ def _labels(values: list[str], *, size: int = 80) -> list[str]:
     return clean
 
 
-# --- cases ------------------------------------------------------------------------------------
+# --- cases -----------------------------------------------------------------------------------
 
 
 class CaseIn(BaseModel):
@@ -207,7 +207,7 @@ class NotificationOut(BaseModel):
     created_at: datetime
 
 
-# --- SLA policies -----------------------------------------------------------------------------
+# --- SLA policies ----------------------------------------------------------------------------
 
 MINUTES = Field(default=None, ge=1, le=525600)
 
@@ -282,7 +282,7 @@ class SlaPolicyOut(BaseModel):
     updated_at: datetime
 
 
-# --- settings and resolution codes -------------------------------------------------------------
+# --- settings and resolution codes -----------------------------------------------------------
 
 
 class HelpdeskSettingsIn(BaseModel):
@@ -352,7 +352,7 @@ class ResolutionCodeOut(BaseModel):
     position: int
 
 
-# --- quality ----------------------------------------------------------------------------------
+# --- quality ---------------------------------------------------------------------------------
 
 
 class CriterionIn(BaseModel):
@@ -435,7 +435,7 @@ class SatisfactionIn(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-# --- scripts ----------------------------------------------------------------------------------
+# --- scripts ---------------------------------------------------------------------------------
 
 
 class ChoiceIn(BaseModel):
@@ -555,7 +555,7 @@ class RunOut(BaseModel):
     completed_at: datetime | None
 
 
-# --- knowledge base ---------------------------------------------------------------------------
+# --- knowledge base --------------------------------------------------------------------------
 
 
 class CategoryIn(BaseModel):
@@ -703,7 +703,7 @@ class SentArticleOut(BaseModel):
     text: str
 
 
-# --- the console's panel ----------------------------------------------------------------------
+# --- the console's panel ---------------------------------------------------------------------
 
 
 class PanelOut(BaseModel):

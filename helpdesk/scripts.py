@@ -155,7 +155,7 @@ async def scripts_for(session: AsyncSession, contact: Contact) -> list[Script]:
     return targeted + general
 
 
-# --- runs -----------------------------------------------------------------------------------
+# --- runs ------------------------------------------------------------------------------------
 
 
 async def start_run(session: AsyncSession, subject: Subject, body: RunIn) -> ScriptRun:

@@ -156,7 +156,10 @@ def _include_routers(app: FastAPI) -> None:
     from plateaux.embed.console import router as embed_console
     from plateaux.embed.demo import router as embed_demo
     from plateaux.embed.public_endpoints import router as embed_public
+    from plateaux.helpdesk.admin_pages import router as helpdesk_admin
+    from plateaux.helpdesk.console_pages import router as helpdesk_consoles
     from plateaux.helpdesk.endpoints import router as helpdesk_api
+    from plateaux.helpdesk.public_pages import router as helpdesk_public
     from plateaux.platform.auth.account_pages import router as account_pages
     from plateaux.platform.auth.operator_pages import router as operator_pages
     from plateaux.platform.auth.pages import router as auth_pages
@@ -191,3 +194,6 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(email_admin)
     app.include_router(voice_admin)
     app.include_router(crm_admin)
+    app.include_router(helpdesk_admin)
+    app.include_router(helpdesk_consoles)
+    app.include_router(helpdesk_public)

@@ -21,6 +21,7 @@ TEMPLATE_DIRS = [
     _ROOT / "channels" / "voip" / "templates",
     _ROOT / "billing" / "templates",
     _ROOT / "crm" / "templates",
+    _ROOT / "helpdesk" / "templates",
 ]
 
 _env = Environment(

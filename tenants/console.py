@@ -88,6 +88,7 @@ SECTIONS: list[tuple[str, str, str, bool]] = [
     ("voice", "voice", "Voice", False),
     ("people", "people", "People", True),
     ("crm", "crm/settings", "CRM", False),
+    ("helpdesk", "helpdesk/kb", "Help desk", True),
     ("console", "console/canned-responses", "Agent console", False),
     ("settings", "settings", "Settings", False),
     ("billing", "billing", "Billing", False),

@@ -749,9 +749,9 @@ class CallFlow:
             await asyncio.sleep(max(0.0, wait - 0.5))
         if not agent.connected or live.ended:
             return
-        await runtime.speak(live, agent, say(live.language, "calling_customer"))
-        if not agent.connected or live.ended:
-            return
+        # The agent hears what happens while the number is dialled (not before: every
+        # second before the customer's phone rings is a second of the agent's time).
+        runtime.spawn(runtime.speak(live, agent, say(live.language, "calling_customer")))
         async with self.services.unit_of_work(tenant_id=live.tenant_id) as session:
             call = await self._call_row(session, live)
             call.attempts += 1

@@ -121,6 +121,9 @@ async def seed_demo(settings: Settings) -> str:
                 await bind_tenant(session, tenant.id)
             await seed_routing(session, tenant.id)
             await seed_widget(session, tenant.id, secret_key=settings.secret_key)
+            from plateaux.channels.voip.demo import seed_voice
+
+            await seed_voice(session, tenant.id)
     finally:
         await db.dispose()
     return _summary(settings)

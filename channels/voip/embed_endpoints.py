@@ -150,6 +150,17 @@ async def _visitor_ends(session: DbSession, runtime: VoiceRuntime, call: Call) -
         runtime.calls.pop(call.id, None)
 
 
+@router.post("/sites/{key}/calls/{call_id}/video", response_model=VisitorCallOut)
+async def call_video(call_id: uuid.UUID, body: MediaIn, found: VisitorDep, session: DbSession,
+                     runtime: Runtime) -> VisitorCallOut:
+    """The visitor's video offer (every candidate gathered); the agent's answer comes
+    back in the call's status (``video_answer``)."""
+    widget, visitor = found
+    call = await svc.visitor_call(session, widget, visitor, call_id)
+    svc.video_offer(runtime, call, body.sdp)
+    return await svc.visitor_view(session, runtime, call)
+
+
 @router.post("/sites/{key}/calls/{call_id}/hold", response_model=VisitorCallOut)
 async def hold(call_id: uuid.UUID, body: ToggleIn, found: VisitorDep, session: DbSession,
                runtime: Runtime) -> VisitorCallOut:

@@ -26,6 +26,7 @@ from plateaux.channels.voip.schemas import (
     IvrOut,
     IvrPatch,
     LegStatsOut,
+    MediaIn,
     MediaOut,
     ModeIn,
     NumberIn,
@@ -202,6 +203,15 @@ async def transfer(call_id: uuid.UUID, body: VoiceTransferIn, subject: Agent,
     call = await svc.call_for_agent(session, subject, call_id)
     await svc.transfer(session, runtime, subject, call, queue_id=body.queue_id,
                        agent_id=body.agent_id, skill_id=body.skill_id, mode=body.mode)
+    return await svc.call_out(session, runtime, call, for_user=subject.user_id)
+
+
+@router.post("/calls/{call_id}/video", response_model=CallOut)
+async def call_video(call_id: uuid.UUID, body: MediaIn, subject: Agent, session: DbSession,
+                     runtime: Runtime) -> CallOut:
+    """The agent's answer to the visitor's video offer (video goes browser to browser)."""
+    call = await svc.call_for_agent(session, subject, call_id)
+    svc.video_answer(runtime, call, body.sdp)
     return await svc.call_out(session, runtime, call, for_user=subject.user_id)
 
 

@@ -112,6 +112,10 @@ class LiveCall:
     ended: bool = False
     dial_at: float | None = None  # a callback's next customer attempt
     voicemail: bool = False  # the caller is leaving a message: hanging up ends it
+    # Video goes browser to browser (the switch carries audio): the visitor's offer and
+    # the agent's answer, relayed by the platform.
+    video_offer: str | None = None
+    video_answer: str | None = None
 
     def by_role(self, role: str) -> list[LiveLeg]:
         return [leg for leg in self.legs.values() if leg.role == role

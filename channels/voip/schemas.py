@@ -69,6 +69,7 @@ class VisitorCallOut(BaseModel):
     outcome: str | None = None
     on_hold: bool = False
     overflow: str | None = None
+    video_answer: str | None = None
 
 
 # --- agents and supervisors ----------------------------------------------------------------
@@ -113,6 +114,7 @@ class CallOut(BaseModel):
     ended_at: datetime | None
     on_hold: bool = False
     muted: bool = False
+    video_offer: str | None = None
     legs: list[LegOut] = Field(default_factory=list)
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -246,6 +246,7 @@ async def visitor_view(session: AsyncSession, runtime: VoiceRuntime, call: Call)
     live = runtime.calls.get(call.id)
     if live is not None:
         out.on_hold = live.held is not None
+        out.video_answer = live.video_answer
     if call.status != CallStatus.ENDED and call.contact_id is not None:
         status, agent_id, place = await runtime.routed(call.tenant_id, call.contact_id)
         if place is not None:
@@ -638,7 +639,26 @@ async def call_out(session: AsyncSession, runtime: VoiceRuntime, call: Call, *,
         out.on_hold = live.held is not None
         out.muted = any(leg.muted for leg in live.legs.values()
                         if for_user is not None and leg.user_id == for_user)
+        out.video_offer = live.video_offer
     return out
+
+
+def video_offer(runtime: VoiceRuntime, call: Call, sdp: str) -> None:
+    """The visitor's video offer, for the agent's console (video goes browser to
+    browser; only a call the site allows video for)."""
+    live = _live(runtime, call)
+    if not call.video:
+        raise Conflict("This call has no video.")
+    if not any(leg.connected for leg in live.by_role(LegRole.AGENT)):
+        raise Conflict("Video starts once an agent has joined the call.")
+    live.video_offer, live.video_answer = sdp, None
+
+
+def video_answer(runtime: VoiceRuntime, call: Call, sdp: str) -> None:
+    live = _live(runtime, call)
+    if live.video_offer is None:
+        raise Conflict("The visitor has not offered video.")
+    live.video_answer = sdp
 
 
 async def _holds_voicemail(session: AsyncSession, subject: Subject, call: Call) -> bool:

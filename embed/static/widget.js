@@ -297,12 +297,11 @@
         throw new Error(t.micDenied);
       }).then(function (stream) {
         if (c.ended) { stream.getTracks().forEach(function (x) { x.stop(); }); return null; }
-        c.stream = stream;
+        c.stream = stream; c.ice = r; c.video = !!r.video;
         var pc = c.pc = new RTCPeerConnection({ iceServers: r.ice_servers || [], iceTransportPolicy: r.ice_transport_policy || "all" });
-        stream.getTracks().forEach(function (x) { pc.addTrack(x, stream); });
-        pc.ontrack = function (e) {
-          if (e.track.kind === "video") { view.video.srcObject = e.streams[0]; view.video.hidden = false; } else view.audio.srcObject = e.streams[0];
-        };
+        // The switch carries the audio; video goes straight to the agent's browser.
+        stream.getAudioTracks().forEach(function (x) { pc.addTrack(x, stream); });
+        pc.ontrack = function (e) { view.audio.srcObject = e.streams[0]; };
         pc.onconnectionstatechange = function () { if (pc.connectionState === "failed") { c.error = t.error; hangUp(); } };
         return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); })
           .then(function () { return gathered(pc); })
@@ -311,6 +310,16 @@
           .then(inCallControls);
       });
     }).catch(function (err) { c.error = err.message || t.error; hangUp(); });
+  }
+
+  function startVideo(c) {
+    var pc = c.vpc = new RTCPeerConnection({ iceServers: c.ice.ice_servers || [], iceTransportPolicy: c.ice.ice_transport_policy || "all" });
+    c.stream.getVideoTracks().forEach(function (x) { pc.addTrack(x, c.stream); });
+    pc.ontrack = function (e) { view.video.srcObject = e.streams[0]; view.video.hidden = false; };
+    pc.createOffer().then(function (o) { return pc.setLocalDescription(o); })
+      .then(function () { return gathered(pc); })
+      .then(function () { return api("POST", "/calls/" + c.id + "/video", { sdp: pc.localDescription.sdp }); })
+      .catch(function () { c.vpc = null; pc.close(); });
   }
 
   function gathered(pc) {
@@ -350,6 +359,8 @@
     if (st.status === "ended") { endCall(); return; }
     if (st.agent_name) {
       if (!c.since) c.since = Date.now();
+      if (c.video && !c.vpc && c.stream) startVideo(c);
+      if (c.vpc && st.video_answer && !c.vpc.remoteDescription) c.vpc.setRemoteDescription({ type: "answer", sdp: st.video_answer }).catch(function () { /* next offer */ });
       text = st.on_hold ? t.onHold : fmt(t.talking, { name: st.agent_name });
     } else {
       text = [t.waiting, st.position ? fmt(t.position, { n: st.position }) : "", waitText(st.estimated_wait_seconds)].filter(Boolean).join(" · ");
@@ -376,6 +387,7 @@
     c.ended = true;
     clearInterval(c.poll);
     if (c.pc) c.pc.close();
+    if (c.vpc) c.vpc.close();
     if (c.stream) c.stream.getTracks().forEach(function (x) { x.stop(); });
     if (view.callState) view.callState.textContent = c.error || (c.kind === "callback" ? t.cbCancelled : t.callEnded);
     controls([["back", t.back, "plx-secondary", function () { call = null; home(); }]]);

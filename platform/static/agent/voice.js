@@ -10,6 +10,7 @@ import { el } from "./text.js";
 const POLL_MS = 1500;
 const STATES = { ivr: "In the menu", waiting: "Waiting for an agent", scheduled: "Scheduled", connecting: "Connecting…", connected: "Connected", ended: "Call ended" };
 export const phones = (window.plxPhones = window.plxPhones ?? {});
+export const videos = (window.plxVideos = window.plxVideos ?? {});
 
 // The browser's side of a leg: microphone, peer connection, every candidate gathered
 // before the offer leaves (the platform relays it whole), the remote audio played.
@@ -142,7 +143,38 @@ export class VoiceTab {
     this.q(".v-hold").textContent = call.on_hold ? "Resume" : "Hold";
     this.held = call.on_hold;
     if (call.has_recording) this.q(".v-recorded").hidden = false;
+    if (call.video_offer && call.video_offer !== this.videoOffer && call.status !== "ended") {
+      this.videoOffer = call.video_offer;
+      this.answerVideo(call.video_offer).catch((error) => this.fail(error));
+    }
     if (call.status === "ended") this.ended();
+  }
+
+  // Video goes browser to browser, beside the call's audio: the visitor offers, the
+  // softphone answers with the agent's camera.
+  async answerVideo(offer) {
+    const status = await api("GET", "/voice/status");
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    this.video?.pc.close();
+    const pc = new RTCPeerConnection({ iceServers: status.ice_servers, iceTransportPolicy: status.ice_transport_policy || "all" });
+    this.video = { pc, stream };
+    videos[this.contact.id] = pc;
+    for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
+    pc.ontrack = (event) => {
+      const view = this.q(".v-video");
+      view.srcObject = event.streams[0];
+      view.hidden = false;
+    };
+    await pc.setRemoteDescription({ type: "offer", sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") { resolve(); return; }
+      const timer = setTimeout(resolve, 4000);
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+      });
+    });
+    await api("POST", `/voice/calls/${this.call.id}/video`, { sdp: pc.localDescription.sdp });
   }
 
   setState(text) { this.q(".v-state").textContent = text; }
@@ -150,7 +182,9 @@ export class VoiceTab {
   ended() {
     clearInterval(this.timer);
     closeLeg(this.leg);
+    closeLeg(this.video);
     this.leg = null;
+    this.video = null;
     this.root.classList.add("ended");
     this.q(".v-controls").hidden = true;
   }
@@ -204,7 +238,9 @@ export class VoiceTab {
   close() {
     clearInterval(this.timer);
     closeLeg(this.leg);
+    closeLeg(this.video);
     delete phones[this.contact.id];
+    delete videos[this.contact.id];
     this.onClose(this);
   }
 }

@@ -233,3 +233,54 @@ async def test_a_callback_answered_in_the_browser_then_the_agents_browser_closes
                 ended = await wait_call(world, backup.headers, contact_id, status="ended")
         assert ended["outcome"] == "completed"
         assert all(leg["ended_at"] for leg in ended["legs"])
+
+
+VIDEO = """async (pc) => {
+  let frames = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+  });
+  return frames;
+}"""
+
+
+async def test_a_video_call_where_the_site_allows_it(
+        voice_platform: VoicePlatform, tenants: TenantFactory) -> None:
+    """Audio through the switch as always; the cameras' video browser to browser."""
+    async with httpx.AsyncClient(base_url=voice_platform.url, headers=own_address(),
+                                 timeout=30) as api:
+        world = await voice_world(api, tenants)
+        saved = await api.put(f"{API}/voice/settings", headers=world.admin,
+                              json={"video_widgets": [world.widget["id"]]})
+        assert saved.status_code == 200, saved.text
+        agent_h = await world.headers_of(world.agents[0])
+        with page_server(PAGE.format(snippet=world.widget["snippet"])) as port:
+            async with call_browser() as browser:
+                desk = await agent_desk(browser, voice_platform.url, world, world.agents[0])
+                visitor = await (await browser.new_context()).new_page()
+                await visitor.goto(f"http://localhost:{port}/")
+                await visitor.locator("[data-plateaux=launcher]").click()
+                frame = widget_frame(visitor)
+                await expect(frame.locator("[data-action=video]")).to_be_visible(timeout=15000)
+                await frame.locator("[data-action=video]").click()
+                contact_id = await accept_offer(desk)
+                await wait_call(world, agent_h, contact_id, status="connected")
+                await audio_flows(visitor, desk, contact_id, seconds=2)
+
+                async def agent_sees() -> bool:
+                    frames = await desk.evaluate(
+                        f"(id) => window.plxVideos && window.plxVideos[id] ? ({VIDEO})"
+                        "(window.plxVideos[id]) : 0", contact_id)
+                    return bool(frames > 10)
+
+                async def visitor_sees() -> bool:
+                    frames = await frame.evaluate(
+                        f"() => window.plxCall && window.plxCall.vpc ? ({VIDEO})"
+                        "(window.plxCall.vpc) : 0")
+                    return bool(frames > 10)
+
+                await until(agent_sees, timeout=20, what="the agent seeing the visitor")
+                await until(visitor_sees, timeout=20, what="the visitor seeing the agent")
+                await expect(desk.locator(".voice-call .v-video")).to_be_visible()
+                await frame.locator("[data-action=hangup]").click()
+                await wait_call(world, agent_h, contact_id, status="ended")

@@ -149,6 +149,7 @@ class VoiceRuntime:
         # Hooks the service layer installs (inbound calls, overflow, callbacks due).
         self.on_inbound: Callable[[LiveLeg, str, str], Awaitable[None]] | None = None
         self.on_tick: Callable[[], Awaitable[None]] | None = None
+        self.on_start: Callable[[], Awaitable[int]] | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -179,6 +180,11 @@ class VoiceRuntime:
                 logger.warning("Janus is not reachable yet at %s", settings.janus_url)
             self.janus = janus
         self.sounds.music()
+        if self.on_start is not None:
+            try:
+                await self.on_start()
+            except Exception:
+                logger.exception("calls left open by the previous process could not be closed")
         self._ticker = asyncio.create_task(self._tick_forever())
 
     async def stop(self) -> None:

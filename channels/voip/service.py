@@ -706,6 +706,7 @@ class CallFlow:
         runtime.on_ended = self.ended
         runtime.on_inbound = self.inbound
         runtime.on_tick = self.tick
+        runtime.on_start = self.recover
         self._last_sweep = 0.0
         self._directory_read = 0.0
 
@@ -1171,6 +1172,33 @@ class CallFlow:
         if ok:
             await self._prompt(live, leg, "callback_taken", say(live.language, "callback_taken"))
         await self.finish(live, outcome="callback" if ok else "abandoned", by="platform")
+
+    # --- after a restart ------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """The switch starts with no call: legs the database still has open ended with
+        the process that carried them. Their ends are kept (and billed); a call whose
+        customer is gone ends, its waiting contact withdrawn; a callback nobody has
+        reached yet waits again, its contact still routed. The number of calls closed."""
+        async with self.services.unit_of_work() as session:
+            tenants = list((await session.scalars(select(Tenant.id))).all())
+        closed = 0
+        for tenant_id in tenants:
+            async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                for leg in await repo.open_legs(session, tenant_id):
+                    await record_leg(session, leg, status=LegStatus.ENDED.value, answered=False,
+                                     ended=True, why="restart", code=None, sip_call_id=None)
+                calls = await repo.live_calls(session, tenant_id)
+            for call in calls:
+                if call.kind == CallKind.CALLBACK and call.answered_at is None:
+                    async with self.services.unit_of_work(tenant_id=tenant_id) as session:
+                        row = await repo.get_call(session, tenant_id, call.id)
+                        row.status = CallStatus.WAITING
+                    continue
+                live = self.runtime.track(call)
+                await self.finish(live, outcome="dropped", by="platform")
+                closed += 1
+        return closed
 
     # --- every second -------------------------------------------------------------------------
 

@@ -261,3 +261,45 @@ async def test_a_slot_outside_the_opening_hours_is_refused(
             headers=await visitor_of(world),
             json={"number": "+33612345678", "when": monday.isoformat()})
         assert problem(refused, 422)["field"] == "when"
+
+
+async def test_calls_left_open_by_a_stopped_process_are_closed_when_the_switch_starts(
+        client: httpx.AsyncClient, tenants: TenantFactory, services: Services) -> None:
+    from plateaux.channels.voip.models import Call, CallLeg
+    from plateaux.channels.voip.runtime import VoiceRuntime
+    from plateaux.channels.voip.service import CallFlow
+
+    world = await voice_world(client, tenants)
+    tenant_id = world.world.tenant.id
+    contact = await client.post(f"{API}/contacts", headers=world.admin,
+                                json={"channel": "phone", "queue_id": world.queue_id})
+    callback = await client.post(f"{API}/contacts", headers=world.admin,
+                                 json={"channel": "callback", "queue_id": world.queue_id})
+    async with services.unit_of_work(tenant_id=tenant_id) as session:
+        inbound = Call(tenant_id=tenant_id, contact_id=uuid.UUID(contact.json()["id"]),
+                       kind="inbound", status="waiting")
+        pending = Call(tenant_id=tenant_id, contact_id=uuid.UUID(callback.json()["id"]),
+                       kind="callback", status="connecting")
+        session.add_all([inbound, pending])
+        await session.flush()
+        leg = CallLeg(tenant_id=tenant_id, call_id=inbound.id, role="customer", kind="phone",
+                      direction="inbound", status="connected")
+        session.add(leg)
+    closed = await CallFlow(VoiceRuntime(services)).recover()
+    assert closed >= 1
+    async with services.unit_of_work(tenant_id=tenant_id) as session:
+        stored_leg = await session.get(CallLeg, leg.id)
+        stored_inbound = await session.get(Call, inbound.id)
+        stored_pending = await session.get(Call, pending.id)
+        assert stored_leg is not None and stored_inbound is not None and stored_pending
+        assert stored_leg.status == "ended" and stored_leg.end_reason == "restart"
+        assert stored_leg.ended_at is not None
+        assert stored_inbound.status == "ended" and stored_inbound.outcome == "dropped"
+        assert stored_pending.status == "waiting"  # nobody reached yet: placed again later
+
+    async def withdrawn() -> bool:
+        seen = (await client.get(f"{API}/contacts/{contact.json()['id']}",
+                                 headers=world.admin)).json()
+        return bool(seen["status"] in ("cancelled", "abandoned"))
+
+    assert await until(withdrawn, timeout=10, what="the waiting contact to be withdrawn")

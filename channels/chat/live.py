@@ -40,10 +40,11 @@ from plateaux.platform.services import Services
 
 logger = logging.getLogger(__name__)
 
-# Per connection: a person types a few messages a second at most (120 a minute sustained,
-# as many as 10 at once); every frame (typing, read receipts, pings too) 10 a second.
-MESSAGE_RATE, MESSAGE_BURST = 2.0, 10
-FRAME_RATE, FRAME_BURST = 10.0, 40
+# Per connection: a person types a few messages a second at most (120 a minute sustained;
+# 20 at once, as a widget sends what it queued while offline); every frame (typing, read
+# receipts, pings too) 10 a second, 60 at once.
+MESSAGE_RATE, MESSAGE_BURST = 2.0, 20
+FRAME_RATE, FRAME_BURST = 10.0, 60
 # Per person and conversation, across processes: how often a socket opens. Reconnecting
 # after a network drop or from a few tabs stays far below; what the per-connection buckets
 # allow cannot be multiplied by opening sockets.

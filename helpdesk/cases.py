@@ -52,10 +52,11 @@ async def actor_of(session: AsyncSession, subject: Subject) -> tuple[uuid.UUID |
 
 
 def channel_key(contact: Contact) -> str:
-    """The channel a rule or policy names: web forms and messages left are "form"."""
+    """The channel a rule or policy names: the site's email form is "webform" (an email
+    thread that came from the embed), a message left while nobody could chat is "form"."""
     attributes = contact.attributes if isinstance(contact.attributes, dict) else {}
-    if contact.channel == "form" or attributes.get("source") == "form":
-        return "form"
+    if contact.channel == "email" and attributes.get("source") == "form":
+        return "webform"
     return contact.channel
 
 
@@ -128,10 +129,12 @@ async def first_words(session: AsyncSession, contact: Contact) -> str | None:
         col(ConversationMessage.author_type) == "visitor",
         col(ConversationMessage.kind) == "message")
         .order_by(col(ConversationMessage.seq)).limit(1))).first()
-    if not first or not first.strip():
-        return None
-    flat = " ".join(first.split())
-    return flat if len(flat) <= 120 else flat[:119] + "…"
+    return shorten(first or "") or None
+
+
+def shorten(text: str, size: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= size else flat[:size - 1] + "…"
 
 
 async def subject_from(session: AsyncSession, contact: Contact) -> tuple[str, bool]:

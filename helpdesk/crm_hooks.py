@@ -53,12 +53,20 @@ def _event_title(event: CaseEvent, case: Case) -> str:
 
 async def cases_source(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID,
                        limit: int) -> list[TimelineItemOut]:
-    items = [TimelineItemOut(
-        at=case.created_at, kind="case", title=f"Case #{case.number}: {case.subject}",
-        summary=_snippet(case.description), status=case.status, channel=case.channel,
-        ref={"case_id": str(case.id), "number": case.number, "priority": case.priority,
-             "level": case.level})
-        for case in await repo.cases_of_person(session, tenant_id, person_id, limit=limit)]
+    # A case stands where its first contact stands (just after it: the merge keeps the
+    # sources' order for equal times) and names that contact, so the history reads
+    # "the chat, then its case", and a contact's own case is not news in its screen pop.
+    found = await repo.cases_of_person(session, tenant_id, person_id, limit=limit)
+    origins = await repo.first_contacts(session, tenant_id, [c.id for c in found])
+    items = []
+    for case in found:
+        origin = origins.get(case.id)
+        items.append(TimelineItemOut(
+            at=min(case.created_at, origin[1]) if origin else case.created_at, kind="case",
+            title=f"Case #{case.number}: {case.subject}", summary=_snippet(case.description),
+            status=case.status, contact_id=origin[0] if origin else None,
+            ref={"case_id": str(case.id), "number": case.number, "priority": case.priority,
+                 "level": case.level, "origin": case.channel}))
     for event, case in await repo.person_case_events(session, tenant_id, person_id,
                                                      TIMELINE_KINDS, limit=limit):
         data = event.data or {}

@@ -388,8 +388,9 @@ class HelpdeskSettings(TenantOwned, table=True):
     __table_args__ = (UniqueConstraint("tenant_id"),)
 
     # Contacts of these channels open a case by themselves (a reply on the same email
-    # thread joins its case). The rest open one when an agent decides.
-    auto_case_channels: list[str] = Field(default_factory=lambda: ["email", "form"],
+    # thread joins its case): by default emails and the site's email form. The rest open
+    # one when an agent decides.
+    auto_case_channels: list[str] = Field(default_factory=lambda: ["email", "webform"],
                                           sa_column=Column(JSON))
     # When not empty, a case's category is one of these.
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON))

@@ -33,6 +33,7 @@ from plateaux.helpdesk.models import (
 )
 from plateaux.platform.errors import NotFound
 from plateaux.platform.models import TenantOwned
+from plateaux.routing.models import Contact
 from plateaux.tenants.models import Role, Team, TeamMember, User
 
 T = TypeVar("T", bound=TenantOwned)
@@ -65,6 +66,21 @@ async def settings_of(session: AsyncSession, tenant_id: uuid.UUID) -> HelpdeskSe
         # Another request made it this instant.
         found = (await session.scalars(query)).one()
     return found
+
+
+async def take_write_lock(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """On SQLite, make the unit of work a writer before it reads: a transaction that read
+    first (a savepoint starts one) and writes after another connection committed is
+    refused at once ("database is locked") instead of waiting its turn. An UPDATE that
+    changes nothing takes the write lock, waiting for it like any write. (PostgreSQL locks
+    rows, not the database: nothing to do.)"""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    await settings_of(session, tenant_id)
+    await session.execute(
+        update(HelpdeskSettings).where(col(HelpdeskSettings.tenant_id) == tenant_id)
+        .values(last_case_number=col(HelpdeskSettings.last_case_number))
+        .execution_options(synchronize_session=False))
 
 
 async def next_case_number(session: AsyncSession, tenant_id: uuid.UUID) -> int:
@@ -139,6 +155,25 @@ async def link_of_contact(session: AsyncSession, tenant_id: uuid.UUID,
     return (await session.scalars(select(CaseContact).where(
         col(CaseContact.tenant_id) == tenant_id,
         col(CaseContact.contact_id) == contact_id))).first()
+
+
+Origin = tuple[uuid.UUID, datetime]
+
+
+async def first_contacts(session: AsyncSession, tenant_id: uuid.UUID,
+                         case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Origin]:
+    """Each case's earliest contact: (its id, when it arrived)."""
+    if not case_ids:
+        return {}
+    rows = (await session.execute(select(
+        CaseContact.case_id, Contact.id, Contact.created_at).join(
+        Contact, col(Contact.id) == col(CaseContact.contact_id)).where(
+        col(CaseContact.tenant_id) == tenant_id, col(CaseContact.case_id).in_(list(case_ids)))
+        .order_by(col(Contact.created_at)))).all()
+    found: dict[uuid.UUID, Origin] = {}
+    for case_id, contact_id, at in rows:
+        found.setdefault(case_id, (contact_id, at))
+    return found
 
 
 async def case_of_thread(session: AsyncSession, tenant_id: uuid.UUID,

@@ -14,20 +14,22 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
+from plateaux.channels.chat.models import Conversation, ConversationMessage
 from plateaux.helpdesk import cases, events, history, sla_service
 from plateaux.helpdesk import repository as repo
-from plateaux.helpdesk.models import Case, CaseStatus
+from plateaux.helpdesk.models import Case, CaseContact, CaseStatus
 from plateaux.helpdesk.schemas import CaseIn
 from plateaux.platform.auth.subject import Subject
-from plateaux.platform.database import after_commit
 from plateaux.routing.models import Contact
 from plateaux.tenants.models import Role
 
 logger = logging.getLogger(__name__)
 RULE = "Rule"
-ENRICH_JOB = "helpdesk.case.enrich"
 
 
 def rule_subject(tenant_id: uuid.UUID) -> Subject:
@@ -70,49 +72,56 @@ async def apply(session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UU
                                    CaseIn(contact_id=contact.id), source="rule",
                                    actor=(None, RULE))
     if await cases.conversation_of(session, contact) is None and not thread:
+        provisional = case.subject
         # A chat or a message left is matched before its conversation and first message
         # are stored (later in the same transaction): the case takes its subject from them
-        # once it has committed.
-        _enrich_after_commit(session, case)
+        # when that transaction commits.
+        event.listen(session.sync_session, "before_commit",
+                     _AtCommit(tenant_id, case.id, contact.id, provisional))
     return case
 
 
-def _enrich_after_commit(session: AsyncSession, case: Case) -> None:
-    services = session.info.get("services")
-    tenant_id, case_id = str(case.tenant_id), str(case.id)
+class _AtCommit:
+    """At the commit of the channel's transaction (run by SQLAlchemy inside it, so the
+    synchronous API is the one to use): the conversation of the case's contact, and the
+    subject from the customer's first words unless someone changed it meanwhile. Savepoints
+    committing on the way (this rule's own) are not that commit."""
 
-    async def enqueue() -> None:
-        if services is not None:
-            await services.jobs.enqueue(ENRICH_JOB, job_id=f"helpdesk-enrich:{case_id}",
-                                        tenant_id=tenant_id, case_id=case_id)
+    def __init__(self, tenant_id: uuid.UUID, case_id: uuid.UUID, contact_id: uuid.UUID,
+                 provisional: str) -> None:
+        self.args = (tenant_id, case_id, contact_id, provisional)
+        self.done = False
 
-    after_commit(session, enqueue)
+    def __call__(self, session: Session) -> None:
+        if self.done or session.in_nested_transaction():
+            return
+        self.done = True
+        _complete(*self.args, session)
 
 
-async def enrich(session: AsyncSession, case: Case) -> None:
-    """The conversations of the case's contacts, and its subject from what the customer
-    wrote when it was opened with a stand-in one (and nobody changed it since)."""
-    links = await repo.links_of(session, case.tenant_id, case.id)
-    first_contact: Contact | None = None
-    for link in links:
-        contact = await session.get(Contact, link.contact_id)
-        if contact is None:
-            continue
-        first_contact = first_contact or contact
-        if link.conversation_id is None:
-            conversation = await cases.conversation_of(session, contact)
-            if conversation is not None:
-                link.conversation_id = conversation.id
-                session.add(link)
-    created = next((e for e in reversed(await repo.events_of(session, case.tenant_id, case.id))
-                    if e.kind == "created"), None)
-    provisional = (created.data or {}).get("provisional_subject") if created else None
-    if provisional and case.subject == provisional and first_contact is not None:
-        words = await cases.first_words(session, first_contact)
-        if words:
-            case.subject = words
-            session.add(case)
-    await session.flush()
+def _complete(tenant_id: uuid.UUID, case_id: uuid.UUID, contact_id: uuid.UUID,
+              provisional: str, session: Session) -> None:
+    conversation_id = session.execute(select(Conversation.id).where(
+        col(Conversation.tenant_id) == tenant_id,
+        col(Conversation.contact_id) == contact_id)).scalar()
+    if conversation_id is None:
+        return
+    session.execute(update(CaseContact).where(
+        col(CaseContact.tenant_id) == tenant_id, col(CaseContact.case_id) == case_id,
+        col(CaseContact.contact_id) == contact_id).values(conversation_id=conversation_id)
+        .execution_options(synchronize_session=False))
+    first = session.execute(select(ConversationMessage.text).where(
+        col(ConversationMessage.tenant_id) == tenant_id,
+        col(ConversationMessage.conversation_id) == conversation_id,
+        col(ConversationMessage.author_type) == "visitor",
+        col(ConversationMessage.kind) == "message")
+        .order_by(col(ConversationMessage.seq)).limit(1)).scalar()
+    words = cases.shorten(first or "")
+    if words:
+        session.execute(update(Case).where(
+            col(Case.tenant_id) == tenant_id, col(Case.id) == case_id,
+            col(Case.subject) == provisional).values(subject=words)
+            .execution_options(synchronize_session=False))
 
 
 async def _customer_wrote_again(session: AsyncSession, case: Case, contact: Contact) -> Case:

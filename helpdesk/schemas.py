@@ -14,10 +14,10 @@ from plateaux.helpdesk.models import MAX_LEVEL, ArticleStatus, Priority
 LANGUAGE = re.compile(r"^[a-z]{2}(-[a-z]{2})?$")
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-CHANNELS = ("chat", "form", "email", "phone", "webcall", "callback", "video")
-Channel = Literal["chat", "form", "email", "phone", "webcall", "callback", "video"]
+CHANNELS = ("chat", "form", "email", "webform", "phone", "webcall", "callback", "video")
+Channel = Literal["chat", "form", "email", "webform", "phone", "webcall", "callback", "video"]
 Scalar = str | int | float | bool | None
-DEFAULT_AUTO: tuple[Channel, ...] = ("email", "form")
+DEFAULT_AUTO: tuple[Channel, ...] = ("email", "webform")
 
 
 def _language(value: str | None) -> str | None:

@@ -14,7 +14,6 @@ from sqlmodel import col, select
 
 from plateaux.helpdesk import cases, crm_hooks, quality, rules, sla_service  # noqa: F401
 from plateaux.helpdesk import repository as repo
-from plateaux.helpdesk.models import Case
 from plateaux.helpdesk.settings import helpdesk_settings
 from plateaux.platform.jobs import JobContext, registry
 from plateaux.platform.services import Services
@@ -32,6 +31,7 @@ async def sweep_tenant(services: Services, tenant_id: uuid.UUID, *,
     counts = {"checked": 0, "reopened": 0, "rated": 0, "closed": 0}
     batch = helpdesk_settings().sla_batch
     async with services.unit_of_work(tenant_id=tenant_id) as session:
+        await repo.take_write_lock(session, tenant_id)
         for case in await repo.cases_to_check(session, tenant_id, now, limit=batch):
             async with session.begin_nested():
                 if await rules.wake_pending(session, case):
@@ -62,15 +62,6 @@ async def sweep(services: Services, *,
         except Exception:
             logger.exception("help desk sweep failed for tenant %s", tenant_id)
     return done
-
-
-@registry.job(rules.ENRICH_JOB, max_tries=5, timeout=60)
-async def enrich_job(ctx: JobContext, *, tenant_id: str, case_id: str) -> None:
-    services: Services = ctx.services["services"]
-    async with services.unit_of_work(tenant_id=uuid.UUID(tenant_id)) as session:
-        case = await session.get(Case, uuid.UUID(case_id))
-        if case is not None and case.tenant_id == uuid.UUID(tenant_id):
-            await rules.enrich(session, case)
 
 
 @registry.job(SWEEP_JOB, max_tries=2, timeout=600)

@@ -70,7 +70,7 @@ async def test_a_case_from_a_chat_from_opening_to_review(
     assert notes[0]["kind"] == "escalated" and "level 2" in notes[0]["title"]
     await delivered(desk_services)
     mails = desk_smtp.to(world.supervisor.email)
-    assert mails and f"[Case #1]" in mails[-1]["Subject"]
+    assert mails and "[Case #1]" in mails[-1]["Subject"]
     assert f"/t/{world.chat.world.slug}/agent/cases/{case['id']}" in SmtpSink.body(mails[-1])
     read = await desk.post(f"{DESK}/notifications/{notes[0]['id']}/read", headers=supervisor)
     assert read.status_code == 204
@@ -144,7 +144,11 @@ async def test_case_rules_and_problems(desk: httpx.AsyncClient, desk_services: S
                                        desk_tenants: TenantFactory) -> None:
     world = await desk_world(desk_services, desk_tenants, desk)
     admin, agent = world.admin, world.agent
-    # A message left opens a case by itself (the default rule: email and forms).
+    # Emails and the site's email form open cases by themselves; this tenant wants the
+    # messages left while nobody could chat to do so too.
+    rule = await desk.put(f"{DESK}/settings", headers=admin, json={
+        "auto_case_channels": ["email", "webform", "form"]})
+    assert rule.status_code == 200, rule.text
     left = await desk.post(world.chat.site("/messages"), headers=world.chat.visitor_headers,
                            json={"name": "Noé", "email": "noe@example.org",
                                  "text": "Please call me about my invoice"})

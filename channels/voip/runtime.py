@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import WebSocketException
+
 from plateaux.channels.storage import local_storage, new_key
 from plateaux.channels.voip.audio import Sounds
 from plateaux.channels.voip.ivr import IvrDefinition
@@ -388,7 +390,7 @@ class VoiceRuntime:
         try:
             janus_leg = await self.janus.call(offer=offer, uri=self.leg_uri(leg.id),
                                               name=leg.id.hex, on_hangup=hung_up)
-        except (JanusError, OSError, TimeoutError) as error:
+        except (JanusError, OSError, TimeoutError, WebSocketException) as error:
             await self.leg_ended(leg, code=0, reason=f"gateway: {error}")
             raise VoiceUnavailable(f"The call could not be connected: {error}") from error
         leg.janus = janus_leg

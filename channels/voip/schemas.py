@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from plateaux.channels.voip.ivr import IvrDefinition
 
-Sdp = Annotated[str, StringConstraints(min_length=10, max_length=30000)]
+Sdp = Annotated[str, StringConstraints(min_length=1, max_length=30000)]
 
 
 class Strict(BaseModel):

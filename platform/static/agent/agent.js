@@ -4,6 +4,7 @@ import { alertsOn, beep, enableAlerts, notify } from "./alerts.js";
 import { ChatTab } from "./chat.js";
 import { customerPanel, popOffer } from "./customer.js";
 import { EmailTab } from "./email.js";
+import { helpdeskFrame, helpdeskPanel, notificationsBox } from "./helpdesk.js";
 import { LiveSocket, showConnection } from "./live.js";
 import { el } from "./text.js";
 import { VoiceTab, reachControl } from "./voice.js";
@@ -155,6 +156,7 @@ function openChat(contact) {
   select(contact.id);
   refreshEmpty();
   customerPanel(tab.root.querySelector(".customer"), contact.id).catch(() => {});
+  helpdeskPanel(tab.root.querySelector(".customer"), contact, settings).catch(() => {});
   tab.open();
 }
 
@@ -181,10 +183,12 @@ new LiveSocket("/api/v1/agent/connection", {
     else if (frame.type === "voice.call") {
       for (const entry of open.values()) if (entry.tab.call?.id === frame.payload.call_id) entry.tab.refresh?.();
     }
+    else if (frame.type.startsWith("helpdesk.")) helpdeskFrame(frame);
   },
 });
 
 reachControl(document.getElementById("reach"));
+notificationsBox(document.querySelector(".desk-side")).catch(() => {});
 api("GET", "/canned-responses").then((list) => { canned.push(...list); }).catch(() => {});
 restore().catch((error) => { connection.textContent = error.message; });
 refreshEmpty();

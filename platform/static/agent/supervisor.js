@@ -3,6 +3,7 @@
 import { api, config } from "./api.js";
 import { LiveSocket, showConnection } from "./live.js";
 import { watchCalls } from "./calls.js";
+import { helpdeskFrame, notificationsBox, supervisorCases } from "./helpdesk.js";
 import { clock, duration, el, richText } from "./text.js";
 
 const settings = config();
@@ -126,9 +127,22 @@ document.getElementById("whisper").addEventListener("submit", async (event) => {
 new LiveSocket("/api/v1/supervisor/connection", {
   onState: (state, delay) => showConnection(connection, state, delay),
   onOpen: soon,
-  onMessage: (frame) => { if (frame.type === "routing.state") soon(); },
+  onMessage: (frame) => {
+    if (frame.type === "routing.state") soon();
+    else if (frame.type.startsWith("helpdesk.")) { helpdeskFrame(frame); casesSoon(); }
+  },
 });
 setInterval(refresh, REFRESH_MS);
 refresh();
 
 watchCalls(document.getElementById("calls"), names);
+
+// The help desk: cases late or at risk, refreshed when one changes; the supervisor's
+// notifications (escalations, SLA alerts).
+let refreshCases = null;
+let casesPending = null;
+function casesSoon() {
+  if (!casesPending) casesPending = setTimeout(() => { casesPending = null; refreshCases?.(); }, 300);
+}
+supervisorCases(document.querySelector("main.page")).then((refresh) => { refreshCases = refresh; }).catch(() => {});
+notificationsBox(document.querySelector("main.page")).catch(() => {});

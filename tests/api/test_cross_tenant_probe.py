@@ -117,6 +117,40 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
         session.add(VoiceSettings(tenant_id=world.tenant.id))
         session.add(AgentReach(tenant_id=world.tenant.id, user_id=agent.id, mode="phone",
                                address="+33612345678"))
+    # Help desk: an SLA policy, a resolution code, a scorecard, a script with a run, a
+    # knowledge base category and article, a case from the chat and a notification.
+    desk = API_PREFIX + "/helpdesk"
+    made: dict[str, str] = {}
+    for name, path, body in [
+        ("policy", "/sla-policies", {"name": "SLA B", "resolution_minutes": 60}),
+        ("code", "/resolution-codes", {"code": "fixed", "label": "Fixed"}),
+        ("scorecard", "/scorecards", {"name": "QA B", "criteria": [
+            {"key": "tone", "label": "Tone"}]}),
+        ("script", "/scripts", {"name": "Script B", "steps": [
+            {"id": "bye", "kind": "end", "text": "Goodbye"}]}),
+        ("category", "/kb/categories", {"names": {"en": "B"}}),
+    ]:
+        response = await client.post(desk + path, headers=headers, json=body)
+        assert response.status_code == 201, response.text
+        made[name] = response.json()["id"]
+    article = await client.post(desk + "/kb/articles", headers=headers, json={
+        "status": "published", "category_id": made["category"], "translations": [
+            {"language": "en", "title": "Article B", "body_html": "<p>B</p>"}]})
+    assert article.status_code == 201, article.text
+    detail = await client.get(
+        f"{API_PREFIX}/conversations/{conversation.json()['conversation_id']}", headers=headers)
+    case = await client.post(desk + "/cases", headers=headers,
+                             json={"contact_id": detail.json()["contact"]["id"]})
+    assert case.status_code == 201, case.text
+    run = await client.post(desk + "/script-runs", headers=headers, json={
+        "script_id": made["script"], "case_id": case.json()["id"]})
+    assert run.status_code == 201, run.text
+    from plateaux.helpdesk.models import Notification
+
+    async with tenants.services.unit_of_work(tenant_id=world.tenant.id) as session:
+        session.add(Notification(tenant_id=world.tenant.id, user_id=world.admin.id,
+                                 case_id=uuid.UUID(case.json()["id"]), kind="escalated",
+                                 title="Case B"))
 
 
 def _tenant_ids(run_sql: Any, tenant_id: uuid.UUID, *, hex_ids: bool) -> list[str]:

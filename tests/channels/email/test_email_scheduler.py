@@ -36,6 +36,34 @@ async def test_new_mail_is_fetched_as_it_arrives(
     assert len(await box.contacts()) == 1
 
 
+async def test_without_idle_the_mailbox_is_polled(
+        services: Services, tenants: TenantFactory, dovecot: Dovecot,
+        smtp_sink: SmtpSink) -> None:
+    from plateaux.channels.email.models import Mailbox
+    from plateaux.channels.email.scheduler import notify
+
+    box = await email_world(services, tenants, dovecot, smtp_sink)
+    # A server without IDLE (or IDLE switched off): the poll interval alone brings mail.
+    async with services.unit_of_work(tenant_id=box.tenant_id) as session:
+        mailbox = await session.get(Mailbox, box.mailbox.id)
+        assert mailbox is not None
+        mailbox.use_idle, mailbox.poll_seconds, mailbox.enabled = False, 1, True
+        session.add(mailbox)
+    await notify(services, box.tenant_id, box.mailbox.id)
+
+    async def fetched_once() -> bool:
+        found = await _mailbox(services, box.tenant_id, box.mailbox.id)
+        return getattr(found, "last_fetch_at", None) is not None
+
+    await until(fetched_once, timeout=20, what="the first poll")
+    await box.deliver(mail(subject="Found by polling"))
+
+    async def stored() -> bool:
+        return any(m.subject == "Found by polling" for m in await box.messages())
+
+    await until(stored, timeout=20, what="the message found by the next poll")
+
+
 async def _mailbox(services: Services, tenant_id: object, mailbox_id: object) -> object:
     from plateaux.channels.email import repository as repo
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from plateaux.platform import heap
 from plateaux.platform.database import Database
 from plateaux.platform.errors import install_error_handlers
 from plateaux.platform.events import create_event_bus
@@ -90,11 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        heap.configure()
         await services.bus.start()
         await services.jobs.start()
         await routing.start()
-        await mail_scheduler.start()
         await billing_clock.start()
+        await mail_scheduler.start()
         await voice.start()
         await retention_clock.start()
         await helpdesk_clock.start()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 import uuid
@@ -27,6 +26,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plateaux.platform import heap
 from plateaux.platform.database import Database
 from plateaux.platform.events import EventBus
 from plateaux.platform.services import Services, attach
@@ -158,8 +158,7 @@ class RoutingService:
         # The snapshot lives as long as the process: kept out of the cyclic collector's
         # reach, a full collection no longer walks every agent (a pause of about 150 ms
         # with 10,000 agents otherwise, see docs/benchmarks.md).
-        gc.collect()
-        gc.freeze()
+        heap.settle()
         self.routers[tenant_id] = router
         self._config_tasks[tenant_id] = asyncio.create_task(self._follow_config(tenant_id))
         for row in restored:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -61,15 +62,18 @@ def _local(day: date, wall: time, zone: ZoneInfo, fold: int) -> datetime:
     return datetime.combine(day, wall, tzinfo=zone).replace(fold=fold).astimezone(UTC)
 
 
-def _day_windows(calendar: Calendar, day: date) -> list[Window]:
-    """The open windows of one local day, in order, as UTC instants."""
+@lru_cache(maxsize=8192)
+def _day_windows(calendar: Calendar, day: date) -> tuple[Window, ...]:
+    """The open windows of one local day, in order, as UTC instants. Kept: a sweep asks
+    for the same tenant's same days over and over (the calendar is immutable and part of
+    the key, so a change of hours is another entry)."""
     zone = calendar.zone
     start, end = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
     if day in calendar.holidays:
-        return []
+        return ()
     todays = [i for i in calendar.hours if i.weekday == day.weekday()]
     if not todays:
-        return []
+        return ()
     cuts = {start, end}
     for interval in todays:
         for fold in (0, 1):
@@ -87,7 +91,7 @@ def _day_windows(calendar: Calendar, day: date) -> list[Window]:
             windows[-1] = (windows[-1][0], finish)
         else:
             windows.append((begin, finish))
-    return windows
+    return tuple(windows)
 
 
 def windows(calendar: Calendar, start: datetime, *,

@@ -29,6 +29,14 @@ async def calendar_for(session: AsyncSession, tenant_id: uuid.UUID,
                        policy: SlaPolicy | None) -> Calendar:
     if policy is None or not policy.business_hours:
         return CALENDAR_TIME
+    # Read once per unit of work: a sweep asks for it for every case of the tenant.
+    kept: dict[uuid.UUID, Calendar] = session.info.setdefault("helpdesk_calendars", {})
+    if tenant_id not in kept:
+        kept[tenant_id] = await _calendar(session, tenant_id)
+    return kept[tenant_id]
+
+
+async def _calendar(session: AsyncSession, tenant_id: uuid.UUID) -> Calendar:
     tenant = await session.get(Tenant, tenant_id)
     hours = tuple(Interval(h.weekday, h.opens, h.closes)
                   for h in await tenant_repo.weekly_hours(session, tenant_id))

@@ -2,9 +2,9 @@
 cut to what neither query syntax reads as an operator, one interface, two backends.
 
 - PostgreSQL: each language's own text search configuration (English stems "printers" to
-  "printer", French "imprimantes" to "imprim", stop words dropped), over a GIN index per
-  language (partial on that language's translations, created by the migration), and
-  ``ts_rank`` over the title (weight A), keywords (B) and body (D).
+  "printer", French "imprimantes" to "imprim", stop words dropped), matched against each
+  translation's stored vector (title weighted A, keywords B, body D; kept by a trigger of
+  the migration, which explains why it is stored) and ranked by ``ts_rank``.
 - SQLite: an FTS5 table with the porter stemmer over unicode61 without diacritics, ranked
   by ``bm25`` with the title and keywords weighing more than the body.
 
@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plateaux.crm.search import words_of
 
 Mode = Literal["all", "any"]
-# Languages with their own configuration (and index); any other is searched with
-# 'simple'. The migration holds the same list.
+# Languages with their own configuration; any other is searched with 'simple'. The
+# migration's trigger holds the same list.
 PG_LANGUAGES = {
     "da": "danish", "de": "german", "en": "english", "es": "spanish", "fi": "finnish",
     "fr": "french", "hu": "hungarian", "it": "italian", "nl": "dutch", "no": "norwegian",
@@ -110,32 +110,21 @@ class KbSearch(ABC):
 class PostgresKbSearch(KbSearch):
     def statement(self, language: str, mode: Mode, words: list[str],
                   visibility: str | None) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {}
-        config = PG_LANGUAGES.get(language)
-        if config is not None:
-            # Literal (from the list above, never input), so the planner can use the
-            # language's partial index.
-            where_language = f"t.language = '{language}'"
-        else:
-            config = "simple"
-            where_language = "t.language = :language"
-            params["language"] = language
+        # The query in the configuration the migration's trigger built the translation's
+        # vector with (the same list of languages); its name is a constant of this module.
+        config = PG_LANGUAGES.get(language, "simple")
         joiner = " & " if mode == "all" else " | "
-        params["q"] = joiner.join(f"'{w}':*" if mode == "all" else f"'{w}'" for w in words)
-        weighted = (f"setweight(to_tsvector('{config}', t.title), 'A') || "
-                    f"setweight(to_tsvector('{config}', t.keywords), 'B') || "
-                    f"setweight(to_tsvector('{config}', t.body_text), 'D')")
-        # Every interpolated piece is a constant of this module (configuration names,
-        # a language code from PG_LANGUAGES); what was typed is bound as :q.
+        params: dict[str, Any] = {
+            "language": language,
+            "q": joiner.join(f"'{w}':*" if mode == "all" else f"'{w}'" for w in words)}
+        query = f"to_tsquery('{config}', :q)"
         sql = (
             "SELECT t.article_id, t.language, t.title, t.body_text, a.visibility,"  # noqa: S608
-            f" ts_rank({weighted}, q.query) AS score"
+            f" ts_rank(t.search_vector, {query}) AS score"
             " FROM helpdesk_kb_translations t"
-            " JOIN helpdesk_kb_articles a ON a.id = t.article_id,"
-            f" to_tsquery('{config}', :q) AS q(query)"
-            f" WHERE t.tenant_id = :tenant AND {where_language}"
-            f" AND to_tsvector('{config}', t.search_text) @@ q.query"
-            " AND a.status = 'published'")
+            " JOIN helpdesk_kb_articles a ON a.id = t.article_id"
+            " WHERE t.tenant_id = :tenant AND t.language = :language"
+            f" AND t.search_vector @@ {query} AND a.status = 'published'")
         if visibility is not None:
             sql += " AND a.visibility = :visibility"
             params["visibility"] = visibility

@@ -25,10 +25,15 @@ TENANT_TABLES = (
     "helpdesk_scripts", "helpdesk_script_runs", "helpdesk_kb_categories",
     "helpdesk_kb_articles", "helpdesk_kb_translations",
 )
-# Knowledge base search on PostgreSQL: one GIN index per language with its own text
-# search configuration (stemming, stop words), partial on the translations of that
-# language, and one 'simple' index that serves every other language. The queries use the
-# same expressions (plateaux.helpdesk.kb_search).
+# Knowledge base search on PostgreSQL: each translation's weighted tsvector (title A,
+# keywords B, body D) in its language's text search configuration (stemming, stop words;
+# 'simple' for the others), kept by a trigger in a column of its own. The application's
+# role works under row-level security, which evaluates the tenant's policy before any
+# operator that is not leakproof, as text search's @@ is not: an index on the expression
+# could not serve it, and computing to_tsvector for every row of the tenant's language
+# costs ten times what matching a stored vector does. A GIN index on the vector serves
+# whoever is not under the policy. plateaux.helpdesk.kb_search holds
+# the same list of languages.
 PG_LANGUAGES = {
     "da": "danish", "de": "german", "en": "english", "es": "spanish", "fi": "finnish",
     "fr": "french", "hu": "hungarian", "it": "italian", "nl": "dutch", "no": "norwegian",
@@ -330,14 +335,30 @@ def upgrade() -> None:
         enable_tenant_isolation(table)
 
     if op.get_bind().dialect.name == "postgresql":
-        for language, config in PG_LANGUAGES.items():
-            op.execute(
-                f"CREATE INDEX ix_helpdesk_kb_fts_{language} ON helpdesk_kb_translations "
-                f"USING GIN (to_tsvector('{config}', search_text)) WHERE language = '{language}'")
-        op.execute("CREATE INDEX ix_helpdesk_kb_fts_simple ON helpdesk_kb_translations "
-                   "USING GIN (to_tsvector('simple', search_text))")
+        _create_pg_search()
     else:
         _create_fts5()
+
+
+def _create_pg_search() -> None:
+    cases = " ".join(f"WHEN '{code}' THEN '{config}'::regconfig"
+                     for code, config in PG_LANGUAGES.items())
+    op.execute("ALTER TABLE helpdesk_kb_translations ADD COLUMN search_vector tsvector")
+    op.execute("CREATE FUNCTION helpdesk_kb_config(language text) RETURNS regconfig "
+               f"LANGUAGE sql IMMUTABLE AS $$ SELECT CASE language {cases} "
+               "ELSE 'simple'::regconfig END $$")
+    op.execute(
+        "CREATE FUNCTION helpdesk_kb_vector() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN NEW.search_vector := "
+        "setweight(to_tsvector(helpdesk_kb_config(NEW.language), NEW.title), 'A') || "
+        "setweight(to_tsvector(helpdesk_kb_config(NEW.language), NEW.keywords), 'B') || "
+        "setweight(to_tsvector(helpdesk_kb_config(NEW.language), NEW.body_text), 'D'); "
+        "RETURN NEW; END $$")
+    op.execute("CREATE TRIGGER helpdesk_kb_vector BEFORE INSERT OR UPDATE OF language, title, "
+               "keywords, body_text ON helpdesk_kb_translations FOR EACH ROW "
+               "EXECUTE FUNCTION helpdesk_kb_vector()")
+    op.execute("CREATE INDEX ix_helpdesk_kb_vector ON helpdesk_kb_translations "
+               "USING GIN (search_vector)")
 
 
 def _create_fts5() -> None:
@@ -362,9 +383,9 @@ def _create_fts5() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for language in PG_LANGUAGES:
-            op.execute(f"DROP INDEX IF EXISTS ix_helpdesk_kb_fts_{language}")
-        op.execute("DROP INDEX IF EXISTS ix_helpdesk_kb_fts_simple")
+        op.execute("DROP TRIGGER IF EXISTS helpdesk_kb_vector ON helpdesk_kb_translations")
+        op.execute("DROP FUNCTION IF EXISTS helpdesk_kb_vector()")
+        op.execute("DROP FUNCTION IF EXISTS helpdesk_kb_config(text)")
     else:
         for suffix in ("ai", "ad", "au"):
             op.execute(f"DROP TRIGGER IF EXISTS {KB_FTS}_{suffix}")

@@ -113,6 +113,7 @@ async def _alert(session: AsyncSession, case: Case, policy: SlaPolicy, kind: str
                                 kind="sla_at_risk",
                                 title=f"Case #{case.number}: {label.lower()} at risk",
                                 body=f"{case.subject}\nDue {due} ({policy.name}).")
+            notify.announce_case(session, case, "sla_at_risk")
         return
     events.record(session, case, "sla_breached", actor_name="SLA", metric=state.metric,
                   due_at=state.due_at.isoformat() if state.due_at else None,

@@ -16,7 +16,10 @@ from fastapi import FastAPI
 
 # The SLA sweep is driven by the tests with fixed clocks; the background one stays away.
 os.environ.setdefault("PLATEAUX_HELPDESK_SLA_SWEEP_SECONDS", "3600")
+# Email replies go to the SMTP server of the tests, on loopback.
+os.environ["PLATEAUX_EMAIL_ALLOW_PRIVATE_HOSTS"] = "true"
 
+from plateaux.channels.email.settings import email_settings
 from plateaux.helpdesk.settings import helpdesk_settings
 from plateaux.platform.app import create_app
 from plateaux.platform.services import Services
@@ -29,6 +32,7 @@ from tests.support.settings import make_settings
 from tests.support.waiting import until
 
 helpdesk_settings.cache_clear()
+email_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ import uuid
 import httpx
 
 from plateaux.channels.email import contacts as email_contacts
-from plateaux.channels.email.models import EmailMessage, EmailThread
+from plateaux.channels.email.models import EmailMessage, EmailThread, Mailbox
 from plateaux.platform.services import Services
+from tests.helpdesk.conftest import delivered
 from tests.helpdesk.world import API, DESK, desk_world
+from tests.support.console_pages import SmtpSink
 from tests.support.factories import TenantFactory
 
 
@@ -41,7 +43,8 @@ async def mail_in(services: Services, world: object, thread_id: uuid.UUID | None
 
 
 async def test_threads_reopen_and_follow_up_and_privacy_carries_cases(
-        desk: httpx.AsyncClient, desk_services: Services, desk_tenants: TenantFactory) -> None:
+        desk: httpx.AsyncClient, desk_services: Services, desk_tenants: TenantFactory,
+        desk_smtp: SmtpSink) -> None:
     world = await desk_world(desk_services, desk_tenants, desk)
     agent, admin = world.agent, world.admin
     address = f"ada-{uuid.uuid4().hex[:6]}@example.net"
@@ -50,6 +53,35 @@ async def test_threads_reopen_and_follow_up_and_privacy_carries_cases(
     [case] = (await desk.get(f"{DESK}/cases", headers=agent)).json()["items"]
     assert (case["subject"], case["channel"], case["source"]) == (
         "Refund for order 1042", "email", "rule")
+    # An article sent to an email contact goes out as the reply on its thread.
+    async with desk_services.unit_of_work(tenant_id=world.tenant_id) as session:
+        mailbox = Mailbox(tenant_id=world.tenant_id, name="Support",
+                          address=f"help-{uuid.uuid4().hex[:6]}@acme-support.com",
+                          imap_host="127.0.0.1", imap_username="-", imap_password_encrypted="-",
+                          smtp_host="127.0.0.1", smtp_port=desk_smtp.port, smtp_security="none",
+                          queue_id=world.chat.queue.id, enabled=False)
+        session.add(mailbox)
+        await session.flush()
+        thread = await session.get(EmailThread, thread_id)
+        assert thread is not None
+        thread.mailbox_id = mailbox.id
+        session.add(thread)
+    article = await desk.post(f"{DESK}/kb/articles", headers=world.supervisor_headers, json={
+        "status": "published", "translations": [{
+            "language": "en", "title": "Refunds", "body_html": "<p>Refunds take 5 days.</p>"}]})
+    assert article.status_code == 201, article.text
+    detail = (await desk.get(f"{DESK}/cases/{case['id']}", headers=agent)).json()
+    contact_id = detail["contacts"][0]["contact_id"]
+    sent = await desk.post(f"{DESK}/kb/articles/{article.json()['id']}/send",
+                           headers=world.supervisor_headers, json={"contact_id": contact_id})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["channel"] == "email"
+    await delivered(desk_services)
+    [reply] = desk_smtp.to(address)
+    text = next(SmtpSink.body(part) for part in reply.walk()
+                if part.get_content_type() == "text/plain")
+    assert "Refunds\n\nRefunds take 5 days." in text.replace("\r\n", "\n")
+    assert reply["Subject"].endswith("Refund for order 1042")
     solved = await desk.post(f"{DESK}/cases/{case['id']}/solve", headers=agent, json={})
     assert solved.json()["status"] == "solved"
     # The customer answers on the same thread: the same case, open again.

@@ -265,8 +265,11 @@ function notificationItem(note) {
   return item;
 }
 
+// Returns a function that reads the unread notifications again (the supervisor console
+// calls it when a case changes: its live connection carries the supervisors' audience,
+// not each person's).
 export async function notificationsBox(parent) {
-  if (!parent) return;
+  if (!parent) return () => {};
   const section = el("section", { class: "hd-notifications", "data-unread": "0" }, el("h2", { text: "Notifications" }));
   notificationList = el("ol", { class: "hd-notes", "aria-live": "polite" });
   const clear = el("button", { type: "button", class: "secondary", text: "Mark all read" });
@@ -277,9 +280,13 @@ export async function notificationsBox(parent) {
   });
   section.append(notificationList, clear);
   parent.append(section);
-  const unread = await api("GET", "/helpdesk/notifications?unread=true").catch(() => []);
-  notificationList.replaceChildren(...unread.map(notificationItem));
-  section.dataset.unread = String(unread.length);
+  const reload = async () => {
+    const unread = await api("GET", "/helpdesk/notifications?unread=true").catch(() => []);
+    notificationList.replaceChildren(...unread.map(notificationItem));
+    section.dataset.unread = String(unread.length);
+  };
+  await reload();
+  return reload;
 }
 
 // --- the supervisor console ----------------------------------------------------------

@@ -140,9 +140,10 @@ watchCalls(document.getElementById("calls"), names);
 // The help desk: cases late or at risk, refreshed when one changes; the supervisor's
 // notifications (escalations, SLA alerts).
 let refreshCases = null;
+let refreshNotes = null;
 let casesPending = null;
 function casesSoon() {
-  if (!casesPending) casesPending = setTimeout(() => { casesPending = null; refreshCases?.(); }, 300);
+  if (!casesPending) casesPending = setTimeout(() => { casesPending = null; refreshCases?.(); refreshNotes?.(); }, 300);
 }
 supervisorCases(document.querySelector("main.page")).then((refresh) => { refreshCases = refresh; }).catch(() => {});
-notificationsBox(document.querySelector("main.page")).catch(() => {});
+notificationsBox(document.querySelector("main.page")).then((reload) => { refreshNotes = reload; }).catch(() => {});

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from plateaux.helpdesk import kb, quality, scripts
+from plateaux.helpdesk import configuration, kb, quality, scripts
 from plateaux.helpdesk import repository as repo
-from plateaux.helpdesk.endpoints import save_code, save_policy, save_settings
 from plateaux.helpdesk.models import (
     KbArticle,
     KbCategory,
@@ -286,7 +285,7 @@ async def create_policy(request: Request, console: AdminConsole, session: DbSess
     form = await request.form()
 
     async def run() -> None:
-        await save_policy(session, console.subject, None,
+        await configuration.save_policy(session, console.subject, None,
                           SlaPolicyIn.model_validate(_policy_values(form)))
 
     try:
@@ -311,11 +310,11 @@ async def update_policy(policy_id: uuid.UUID, request: Request, console: AdminCo
     policy = await repo.get_owned(session, SlaPolicy, console.tenant.id, policy_id,
                                   "SLA policy")
     if form.get("delete"):
-        await session.delete(policy)
+        await configuration.delete_policy(session, console.subject, policy)
         return _back(request, console, "helpdesk/sla", "SLA policy removed.")
 
     async def run() -> None:
-        await save_policy(session, console.subject, policy,
+        await configuration.save_policy(session, console.subject, policy,
                           SlaPolicyPatch.model_validate(_policy_values(form)))
 
     try:
@@ -366,7 +365,7 @@ async def create_code(request: Request, console: AdminConsole, session: DbSessio
     form = await request.form()
 
     async def run() -> None:
-        await save_code(session, console.subject, ResolutionCodeIn(
+        await configuration.save_code(session, console.subject, ResolutionCodeIn(
             code=_field(form, "code"), label=_field(form, "label"),
             position=_int(form, "position", 0) or 0))
 
@@ -382,7 +381,7 @@ async def delete_code(code_id: uuid.UUID, request: Request, console: AdminConsol
                       session: DbSession) -> Response:
     code = await repo.get_owned(session, ResolutionCode, console.tenant.id, code_id,
                                 "Resolution code")
-    await session.delete(code)
+    await configuration.delete_code(session, console.subject, code)
     return _back(request, console, "helpdesk/quality", "Resolution code removed.")
 
 
@@ -573,7 +572,7 @@ async def update_settings(request: Request, console: AdminConsole,
             "kb_languages": languages or ["en"],
             "kb_default_language": _field(form, "kb_default_language") or (
                 languages[0] if languages else "en")})
-        await save_settings(session, console.subject, body)
+        await configuration.save_settings(session, console.subject, body)
 
     try:
         await _attempt(session, run)

@@ -76,7 +76,7 @@ def set_status(case: Case, status: str) -> None:
         case.csat_sent_at = None
 
 
-async def _check_people(session: AsyncSession, tenant_id: uuid.UUID, *,
+async def check_people(session: AsyncSession, tenant_id: uuid.UUID, *,
                         owner_id: uuid.UUID | None = None,
                         team_id: uuid.UUID | None = None,
                         person_id: uuid.UUID | None = None) -> None:
@@ -205,7 +205,7 @@ async def create_case(session: AsyncSession, subject: Subject, body: CaseIn, *,
     if contact is not None and await repo.link_of_contact(session, tenant_id, contact.id):
         raise Conflict("This contact is in a case already.")
     person_id = body.person_id or (contact.person_id if contact is not None else None)
-    await _check_people(session, tenant_id, owner_id=body.owner_id, team_id=body.team_id,
+    await check_people(session, tenant_id, owner_id=body.owner_id, team_id=body.team_id,
                         person_id=body.person_id)
     category = await _check_category(session, tenant_id, body.category)
     title = (body.subject or "").strip()
@@ -256,7 +256,7 @@ async def update_case(session: AsyncSession, subject: Subject, case: Case,
                        "follow-up case.")
     changes = body.model_dump(exclude_unset=True)
     tenant_id = case.tenant_id
-    await _check_people(session, tenant_id, owner_id=changes.get("owner_id"),
+    await check_people(session, tenant_id, owner_id=changes.get("owner_id"),
                         team_id=changes.get("team_id"), person_id=changes.get("person_id"))
     if "category" in changes:
         changes["category"] = await _check_category(session, tenant_id, changes["category"])

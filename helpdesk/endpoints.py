@@ -21,6 +21,7 @@ from sqlmodel import col
 from plateaux.api.idempotency import idempotent_create
 from plateaux.helpdesk import (
     cases,
+    configuration,
     crm_hooks,  # noqa: F401  (the CRM hooks are installed with the routes)
     escalation,
     kb,
@@ -90,7 +91,6 @@ from plateaux.platform.deps import CurrentSubject, DbSession, require_scope
 from plateaux.platform.errors import Conflict, Forbidden, NotFound
 from plateaux.platform.types import utcnow
 from plateaux.routing import contact_service
-from plateaux.tenants.service import audit
 
 router = APIRouter(prefix="/helpdesk", tags=["helpdesk"])
 
@@ -325,11 +325,6 @@ async def read_all(subject: Reader, session: DbSession) -> Response:
 # --- SLA policies ----------------------------------------------------------------------------
 
 
-async def _check_team(session: DbSession, subject: Subject, team_id: uuid.UUID | None) -> None:
-    if team_id is not None:
-        await cases._check_people(session, subject.tenant_id, team_id=team_id)
-
-
 @router.get("/sla-policies", response_model=list[SlaPolicyOut])
 async def list_policies(subject: Reader, session: DbSession) -> list[SlaPolicyOut]:
     return [SlaPolicyOut.model_validate(p) for p in await repo.sla_policies(
@@ -338,34 +333,8 @@ async def list_policies(subject: Reader, session: DbSession) -> list[SlaPolicyOu
 
 @router.post("/sla-policies", response_model=SlaPolicyOut, status_code=201)
 async def create_policy(body: SlaPolicyIn, subject: Admin, session: DbSession) -> SlaPolicyOut:
-    return SlaPolicyOut.model_validate(await save_policy(session, subject, None, body))
-
-
-async def save_policy(session: DbSession, subject: Subject, policy: SlaPolicy | None,
-                      body: SlaPolicyIn | SlaPolicyPatch) -> SlaPolicy:
-    """Create (``policy`` None) or change a policy; shared by the API and the admin pages."""
-    changes = body.model_dump(exclude_unset=policy is not None)
-    await _check_team(session, subject, changes.get("escalation_team_id"))
-    name = (changes.get("name") or "").strip()
-    if name and any(p.name == name and (policy is None or p.id != policy.id)
-                    for p in await repo.sla_policies(session, subject.tenant_id)):
-        raise Conflict("An SLA policy has this name already.")
-    if policy is None:
-        policy = SlaPolicy(tenant_id=subject.tenant_id, name=name)
-    for field, value in changes.items():
-        if field in ("name",) and value is not None:
-            policy.name = value.strip()
-        elif field in ("priorities", "channels") and value is not None:
-            setattr(policy, field, [getattr(v, "value", v) for v in value])
-        elif field in ("first_response_minutes", "next_response_minutes",
-                       "resolution_minutes", "escalation_team_id") or value is not None:
-            setattr(policy, field, value)
-    policy.updated_at = utcnow()
-    session.add(policy)
-    await session.flush()
-    audit(session, subject.tenant_id, actor=subject.label, action="helpdesk.sla_policy_saved",
-          target=policy.name)
-    return policy
+    policy = await configuration.save_policy(session, subject, None, body)
+    return SlaPolicyOut.model_validate(policy)
 
 
 @router.get("/sla-policies/{policy_id}", response_model=SlaPolicyOut)
@@ -379,16 +348,15 @@ async def update_policy(policy_id: uuid.UUID, body: SlaPolicyPatch, subject: Adm
                         session: DbSession) -> SlaPolicyOut:
     policy = await repo.get_owned(session, SlaPolicy, subject.tenant_id, policy_id,
                                   "SLA policy")
-    return SlaPolicyOut.model_validate(await save_policy(session, subject, policy, body))
+    saved = await configuration.save_policy(session, subject, policy, body)
+    return SlaPolicyOut.model_validate(saved)
 
 
 @router.delete("/sla-policies/{policy_id}", status_code=204)
 async def delete_policy(policy_id: uuid.UUID, subject: Admin, session: DbSession) -> Response:
     policy = await repo.get_owned(session, SlaPolicy, subject.tenant_id, policy_id,
                                   "SLA policy")
-    audit(session, subject.tenant_id, actor=subject.label,
-          action="helpdesk.sla_policy_deleted", target=policy.name)
-    await session.delete(policy)
+    await configuration.delete_policy(session, subject, policy)
     return Response(status_code=204)
 
 
@@ -404,29 +372,14 @@ async def list_codes(subject: Reader, session: DbSession) -> list[ResolutionCode
 @router.post("/resolution-codes", response_model=ResolutionCodeOut, status_code=201)
 async def create_code(body: ResolutionCodeIn, subject: Admin,
                       session: DbSession) -> ResolutionCodeOut:
-    return ResolutionCodeOut.model_validate(await save_code(session, subject, body))
-
-
-async def save_code(session: DbSession, subject: Subject, body: ResolutionCodeIn) -> ResolutionCode:
-    if any(c.code == body.code for c in await repo.resolution_codes(session,
-                                                                    subject.tenant_id)):
-        raise Conflict("This resolution code exists already.")
-    code = ResolutionCode(tenant_id=subject.tenant_id, code=body.code,
-                          label=body.label.strip(), position=body.position)
-    session.add(code)
-    await session.flush()
-    audit(session, subject.tenant_id, actor=subject.label,
-          action="helpdesk.resolution_code_created", target=code.code)
-    return code
+    return ResolutionCodeOut.model_validate(await configuration.save_code(session, subject, body))
 
 
 @router.delete("/resolution-codes/{code_id}", status_code=204)
 async def delete_code(code_id: uuid.UUID, subject: Admin, session: DbSession) -> Response:
     code = await repo.get_owned(session, ResolutionCode, subject.tenant_id, code_id,
                                 "Resolution code")
-    audit(session, subject.tenant_id, actor=subject.label,
-          action="helpdesk.resolution_code_deleted", target=code.code)
-    await session.delete(code)
+    await configuration.delete_code(session, subject, code)
     return Response(status_code=204)
 
 
@@ -637,19 +590,5 @@ async def get_settings(subject: Reader, session: DbSession) -> HelpdeskSettingsO
 @router.put("/settings", response_model=HelpdeskSettingsOut)
 async def put_settings(body: HelpdeskSettingsIn, subject: Admin,
                        session: DbSession) -> HelpdeskSettingsOut:
-    return HelpdeskSettingsOut.model_validate(await save_settings(session, subject, body))
-
-
-async def save_settings(session: DbSession, subject: Subject, body: HelpdeskSettingsIn) -> object:
-    settings = await repo.settings_of(session, subject.tenant_id)
-    languages = list(body.kb_languages)
-    if body.kb_default_language not in languages:
-        languages.insert(0, body.kb_default_language)
-    for name, value in body.model_dump().items():
-        setattr(settings, name, value)
-    settings.kb_languages = languages
-    settings.updated_at = utcnow()
-    session.add(settings)
-    await session.flush()
-    audit(session, subject.tenant_id, actor=subject.label, action="helpdesk.settings_changed")
-    return settings
+    settings = await configuration.save_settings(session, subject, body)
+    return HelpdeskSettingsOut.model_validate(settings)

@@ -4,14 +4,12 @@ process so a test waits for them with ``drain``."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 # The SLA sweep is driven by the tests with fixed clocks; the background one stays away.
@@ -23,13 +21,14 @@ from plateaux.channels.email.settings import email_settings
 from plateaux.helpdesk.settings import helpdesk_settings
 from plateaux.platform.app import create_app
 from plateaux.platform.services import Services
-from tests.crm.test_webhooks import Receiver
+
+# The tenant's own system receiving webhooks on loopback: the CRM tests' receiver.
+from tests.crm.test_webhooks import receiver  # noqa: F401
 from tests.support.console_pages import SmtpSink
 from tests.support.database import TestDatabase
 from tests.support.factories import TenantFactory
 from tests.support.servers import loopback_address
 from tests.support.settings import make_settings
-from tests.support.waiting import until
 
 helpdesk_settings.cache_clear()
 email_settings.cache_clear()
@@ -76,22 +75,3 @@ def desk_tenants(desk_services: Services) -> TenantFactory:
 async def delivered(services: Services) -> None:
     """Wait for the jobs queued so far (mail, webhooks) to run."""
     await services.jobs.drain()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The tenant's own system, receiving the webhooks on loopback."""
-    found = Receiver()
-    server = uvicorn.Server(uvicorn.Config(found.app, host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="off",
-                                           interface="asgi3"))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await until(started, timeout=10)
-    found.port = server.servers[0].sockets[0].getsockname()[1]
-    yield found
-    server.should_exit = True
-    await task

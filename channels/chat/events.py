@@ -58,6 +58,15 @@ def new_message_frame(*, seq: int, kind: str, author_type: str, author_name: str
     }
 
 
+def read_frame(by_visitor: bool, seq: int) -> dict[str, Any]:
+    """A read receipt: one side has read up to ``seq``."""
+    return {"type": "read", "reader": "visitor" if by_visitor else "agent", "seq": seq}
+
+
+def both_audiences(conversation_id: uuid.UUID) -> list[str]:
+    return [public_audience(conversation_id), agents_audience(conversation_id)]
+
+
 def is_public(kind: str) -> bool:
     return MessageKind(kind) in PUBLIC_KINDS
 
@@ -65,5 +74,5 @@ def is_public(kind: str) -> bool:
 def audiences_for(conversation_id: uuid.UUID, kind: str) -> list[str]:
     """Where a message of this kind goes: agents always, the visitor for public kinds."""
     if is_public(kind):
-        return [public_audience(conversation_id), agents_audience(conversation_id)]
+        return both_audiences(conversation_id)
     return [agents_audience(conversation_id)]

@@ -216,9 +216,10 @@ class LiveChat:
             seq = frame.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ProblemError("'seq' is a number.")
-            async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
-                conversation, actor = await self.sender.load(session)
-                await svc.mark_read(session, conversation, actor, seq)
+            await writer.mark_read(
+                self.services, tenant_id=self.tenant_id,
+                conversation_id=self.conversation_id, actor=await self.sender.current(),
+                owner=self.sender.owner, seq=seq)
         elif kind == "end":
             async with self.services.unit_of_work(tenant_id=self.tenant_id) as session:
                 conversation, actor = await self.sender.load(session)

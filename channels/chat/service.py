@@ -343,7 +343,7 @@ async def publish_typing(services: Services, tenant_id: uuid.UUID,
     frame = {"type": "typing", "author_type": actor.author_type.value,
              "author_name": None if actor.is_visitor else actor.name, "typing": bool(active)}
     audiences = ([ev.agents_audience(conversation_id)] if actor.is_visitor
-                 else [ev.public_audience(conversation_id), ev.agents_audience(conversation_id)])
+                 else ev.both_audiences(conversation_id))
     await services.bus.publish_many([
         Event(tenant_id=tenant_id, type=ev.TYPING, audience=audience,
               payload={**frame, "author_id": str(actor.id) if actor.id else None})
@@ -369,9 +369,9 @@ async def mark_read(session: AsyncSession, conversation: Conversation, actor: Ac
         conversation.visitor_read_seq = seq
     else:
         conversation.agent_read_seq = seq
-    frame = {"type": "read", "reader": "visitor" if actor.is_visitor else "agent", "seq": seq}
-    for audience in (ev.public_audience(conversation.id), ev.agents_audience(conversation.id)):
-        publish(session, conversation.tenant_id, ev.READ, frame, audience=audience)
+    for audience in ev.both_audiences(conversation.id):
+        publish(session, conversation.tenant_id, ev.READ, ev.read_frame(actor.is_visitor, seq),
+                audience=audience)
     return seq
 
 
@@ -389,7 +389,7 @@ async def end(session: AsyncSession, conversation: Conversation, *, by: str) -> 
     session.add(conversation)
     await session.flush()
     frame = {"type": "ended", "by": by}
-    for audience in (ev.public_audience(conversation.id), ev.agents_audience(conversation.id)):
+    for audience in ev.both_audiences(conversation.id):
         publish(session, conversation.tenant_id, ev.ENDED, frame, audience=audience)
     if conversation.contact_id is not None:
         routing = contact_service.routing_of(session)

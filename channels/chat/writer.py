@@ -1,4 +1,5 @@
-"""A chat WebSocket's messages, stored in as few round trips as the rules allow.
+"""A chat WebSocket's messages and read receipts, stored in as few round trips as the
+rules allow.
 
 On PostgreSQL one statement numbers and stores a message: it takes the conversation's next
 number (``UPDATE ... last_seq + 1``, which locks the conversation's row until the commit, so
@@ -11,7 +12,9 @@ of work took about ten, and most of the time of a message went into its bookkeep
 
 The rules are the ORM path's (``service.post_message``), which the REST endpoints and SQLite
 still take: checked and sanitised by ``service.draft_message``; a resend of a ``client_id``
-is the stored message; committed before it is acknowledged or published.
+is the stored message; committed before it is acknowledged or published. A read receipt
+(sent by the consoles and the widget for the messages they show) is one ``UPDATE`` the
+same way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from plateaux.channels.chat import events as ev
+from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat import service as svc
 from plateaux.channels.chat.models import MessageKind
 from plateaux.platform.errors import Conflict, Forbidden, NotFound, UnprocessableContent
@@ -69,6 +73,18 @@ ATTACHMENTS = """
 SELECT id, filename, content_type, size FROM attachments
 WHERE tenant_id = $1 AND conversation_id = $2 AND id = ANY($3::uuid[])
 """
+
+
+# Read up to $3 (never backwards, never past the last message), for one side.
+_READ = """
+UPDATE conversations SET {column} = LEAST($3::int, last_seq)
+WHERE tenant_id = $1 AND id = $2 AND {column} < LEAST($3::int, last_seq)
+  AND ($4::uuid IS NULL OR (visitor_id = $4::uuid AND widget_id = $5::uuid))
+RETURNING {column}
+"""
+READ_BY_VISITOR = _READ.format(column="visitor_read_seq")
+READ_BY_AGENT = _READ.format(column="agent_read_seq")
+MAX_SEQ = 2**31 - 1  # the column is an integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,37 @@ async def send(services: Services, *, tenant_id: uuid.UUID, conversation_id: uui
     return Sent(seq=seq, created=True)
 
 
+async def mark_read(services: Services, *, tenant_id: uuid.UUID,
+                    conversation_id: uuid.UUID, actor: svc.Actor,
+                    owner: tuple[uuid.UUID, uuid.UUID] | None, seq: int) -> None:
+    """A read receipt, stored then published; nothing when it does not move the side's
+    mark forward (an older or repeated receipt), or the conversation is no longer the
+    visitor's."""
+    pool = await services.db.driver_pool()
+    if pool is None:
+        async with services.unit_of_work(tenant_id=tenant_id) as session:
+            conversation = await repo.get_conversation(session, tenant_id, conversation_id)
+            if owner is not None and (conversation.visitor_id,
+                                      conversation.widget_id) != owner:
+                raise Forbidden("Not your conversation.")
+            await svc.mark_read(session, conversation, actor, seq)
+        return
+    statement = READ_BY_VISITOR if actor.is_visitor else READ_BY_AGENT
+    async with pool.acquire() as connection:
+        store = _Store(connection, tenant_id, conversation_id)
+        read = await store.once(statement, max(0, min(seq, MAX_SEQ)),
+                                owner[0] if owner else None, owner[1] if owner else None)
+    if read is None:
+        return
+    try:
+        await services.bus.publish_many([
+            Event(tenant_id=tenant_id, type=ev.READ, audience=audience,
+                  payload=ev.read_frame(actor.is_visitor, int(read)))
+            for audience in ev.both_audiences(conversation_id)])
+    except Exception:
+        logger.exception("read receipt stored but not published")
+
+
 class _Store:
     """One attempt on one connection; ``committing`` once the commit has been sent."""
 
@@ -174,6 +221,21 @@ class _Store:
             self.committing = True
             await connection.execute("COMMIT")
             return int(seq), refs, True
+        except BaseException:
+            if connection.is_in_transaction() and not connection.is_closed():
+                await connection.execute("ROLLBACK")
+            raise
+
+    async def once(self, statement: str, *args: Any) -> Any:
+        """One statement in a transaction of its own, bound to the tenant; its value."""
+        connection = self.connection
+        await self._begin()
+        try:
+            value = await connection.fetchval(statement, self.tenant_id, self.conversation_id,
+                                              *args)
+            self.committing = True
+            await connection.execute("COMMIT")
+            return value
         except BaseException:
             if connection.is_in_transaction() and not connection.is_closed():
                 await connection.execute("ROLLBACK")

@@ -11,6 +11,7 @@ import uuid
 import httpx
 import pytest
 
+from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
 from plateaux.channels.chat import service as svc
 from plateaux.channels.chat import writer
@@ -167,3 +168,33 @@ async def test_an_agent_socket_may_write_while_its_agent_serves_the_contact(
     with pytest.raises(Forbidden):
         await agent.current()
     assert (await watching.current()).author_type is AuthorType.SUPERVISOR
+
+
+async def test_read_receipts_move_forward_only_and_are_announced(
+    client: httpx.AsyncClient, tenants: TenantFactory, services: Services
+) -> None:
+    chat, _, conversation = await _assigned(client, tenants, services)
+    tenant, cid = conversation.tenant_id, conversation.id
+    visitor = svc.visitor_actor(chat.visitor)
+    agent = svc.Actor(author_type=AuthorType.AGENT, id=chat.agent.id, name="Ann Agent")
+    owner = (chat.visitor.id, chat.widget.id)
+    for number in range(3):
+        await writer.send(services, tenant_id=tenant, conversation_id=cid, actor=agent,
+                          owner=None, text=f"reply {number}", client_id=None)
+
+    async def marks() -> tuple[int, int]:
+        found = await _conversation(services, chat, str(cid))
+        return found.visitor_read_seq, found.agent_read_seq
+
+    async with services.bus.subscribe(tenant, [ev.public_audience(cid)]) as events:
+        await writer.mark_read(services, tenant_id=tenant, conversation_id=cid,
+                               actor=visitor, owner=owner, seq=3)
+        announced = await events.get(timeout=10)
+        assert announced is not None
+        assert announced.payload == {"type": "read", "reader": "visitor", "seq": 3}
+    assert await marks() == (3, 0)
+    await writer.mark_read(services, tenant_id=tenant, conversation_id=cid, actor=visitor,
+                           owner=owner, seq=2)  # never backwards
+    await writer.mark_read(services, tenant_id=tenant, conversation_id=cid, actor=agent,
+                           owner=None, seq=2**40)  # never past the last message
+    assert await marks() == (3, 4)

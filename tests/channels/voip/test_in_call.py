@@ -5,6 +5,7 @@ offers a callback. sipp plays every telephone."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 import wave
@@ -99,6 +100,8 @@ async def test_a_supervisor_listens_whispers_and_joins_a_recorded_call_held_and_
                 assert muted.status_code == 200 and muted.json()["muted"], muted.text
                 await api.post(f"{API}/voice/calls/{call_id}/mute", headers=agent.headers,
                                json={"on": False})
+                # A few seconds of conversation on the recording, whatever the load.
+                await asyncio.sleep(2)
                 # The supervisor leaves; the agent ends the call.
                 left = await api.post(f"{API}/voice/calls/{call_id}/hangup", headers=boss_h)
                 assert left.status_code == 200 and left.json()["status"] == "connected"

@@ -264,15 +264,18 @@ async def drive(pairs: list[Pair], *, rounds: int, interval: float, settle: floa
                 elif frame.get("type") == "error" and len(errors) < 20:
                     errors.append(f"{frame.get('status')} {frame.get('detail')}")
 
+    # As browsers do, the clients send no protocol pings of their own (browsers never
+    # do; the servers still ping every socket).
+    options: dict[str, Any] = {"open_timeout": 60, "max_queue": 1024, "ping_interval": None}
+
     async def open_pair(visitor_url: str, agent_url: str, headers: dict[str, str]) -> Any:
-        agent = await connect(agent_url, additional_headers=headers, open_timeout=60,
-                              max_queue=1024)
+        agent = await connect(agent_url, additional_headers=headers, **options)
         sockets.append(agent)
         # The first frame says the agent's side is live: the relay's "ready" once it
         # subscribed, the platform's status once it subscribed and caught up.
         await agent.recv()
         readers.append(asyncio.create_task(read_agent(agent)))
-        visitor = await connect(visitor_url, open_timeout=60, max_queue=1024)
+        visitor = await connect(visitor_url, **options)
         sockets.append(visitor)
         if platform:
             await visitor.recv()  # its status frame: subscribed and caught up too

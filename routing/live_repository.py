@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -226,8 +226,12 @@ async def record(session: AsyncSession, tenant_id: uuid.UUID,
     if agent_rows:
         await session.execute(AgentStateEvent.__table__.insert(), agent_rows)  # type: ignore[attr-defined]
     for contact_id, change in changes.items():
-        values = dict(change)
+        values: dict[str, Any] = dict(change)
         offered_at = values.pop("offered_at", None)
+        if "outcome" in values:
+            # An outcome set before the end is recorded (a wrap-up code, the result of a
+            # callback's dialling) says more than how the contact left routing: kept.
+            values["outcome"] = func.coalesce(Contact.outcome, values["outcome"])
         statement = update(Contact).where(
             col(Contact.tenant_id) == tenant_id, col(Contact.id) == contact_id).values(**values)
         if contact_id in transfers:

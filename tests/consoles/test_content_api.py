@@ -115,6 +115,16 @@ async def test_a_wrap_up_code_is_kept_as_the_contacts_outcome(
     stored = (await client.get(f"{API}/contacts/{contact_id}", headers=admin_h)).json()
     assert stored["outcome"] == "resolved"
 
+    # Once the routing history records the end, the code is still the outcome.
+    async def recorded() -> bool:
+        events = (await client.get(f"{API}/contacts/{contact_id}/events",
+                                   headers=admin_h)).json()
+        return any(event["kind"] == "completed" for event in events)
+
+    await until(recorded)
+    stored = (await client.get(f"{API}/contacts/{contact_id}", headers=admin_h)).json()
+    assert stored["outcome"] == "resolved"
+
     # The customer's past contacts: the list filtered by customer key.
     second = await client.post(f"{API}/contacts", headers=admin_h, json={
         "channel": "chat", "queue_id": str(queue.id), "customer_key": "visitor-42"})

@@ -321,14 +321,17 @@ def _ranks_higher_elsewhere(snapshot: Snapshot, contact: ContactState,
 
 def next_wakeup(snapshot: Snapshot, contact: ContactState, now: float) -> float | None:
     """When something about this contact changes with time alone: its workflow step
-    times out, its sticky reservation ends, a further membership delay of its queue is
-    waited out (backup agents start seeing it), or its offer expires. The caller then
+    times out, it is no longer held back, its sticky reservation ends, a further
+    membership delay of its queue is waited out (backup agents start seeing it), or its
+    offer expires. The caller then
     re-evaluates its workflow and calls ``decide_for_contact`` (or declines the expired
     offer)."""
     times: list[float] = []
     if contact.status == ContactStatus.QUEUED:
         if contact.next_change is not None and contact.next_change > now:
             times.append(contact.next_change)
+        if contact.not_before is not None and contact.not_before > now:
+            times.append(contact.not_before)
         if contact.sticky_agent is not None and contact.sticky_until > now:
             times.append(contact.sticky_until)
         if contact.queue_id is not None and contact.target_agent is None:

@@ -15,6 +15,8 @@ def qualifies(snapshot: Snapshot, agent: AgentState, contact: ContactState,
               now: float) -> bool:
     """Everything about the pair except presence, room and thresholds (which the callers
     check once per agent or per queue rather than per pair)."""
+    if contact.not_before is not None and now < contact.not_before:
+        return False
     if contact.target_agent is not None:
         if contact.target_agent != agent.id:
             return False

@@ -125,10 +125,12 @@ class Engine:
         return outcome
 
     def requeue(self, contact_id: str, now: float, *, placement: Placement | None = None,
-                target_agent: str | None = None) -> Outcome:
-        """A transfer, or a contact whose agent was lost: back in the queues, same age."""
+                target_agent: str | None = None, not_before: float | None = None) -> Outcome:
+        """A transfer, or a contact whose agent was lost: back in the queues, same age
+        (held back until ``not_before`` when given)."""
         return self._follow(requeue_contact(self.snapshot, contact_id, now, placement=placement,
-                                            target_agent=target_agent), now)
+                                            target_agent=target_agent, not_before=not_before),
+                            now)
 
     def follow(self, follow_up: FollowUp, now: float) -> Outcome:
         """Decide what changes made elsewhere (another process) may have made decidable."""

@@ -186,10 +186,12 @@ def _finish(snapshot: Snapshot, contact: ContactState, now: float | None) -> Fol
 
 def requeue_contact(snapshot: Snapshot, contact_id: str, now: float, *,
                     placement: Placement | None = None,
-                    target_agent: str | None = None) -> FollowUp:
+                    target_agent: str | None = None,
+                    not_before: float | None = None) -> FollowUp:
     """Put a contact being handled back in the queues, at its original age: a transfer
     (to another queue, skills or a named agent: ``placement`` / ``target_agent``), or its
-    agent was lost. Its agent's capacity is given back; it stays the same contact."""
+    agent was lost. Its agent's capacity is given back; it stays the same contact.
+    ``not_before``: offered to nobody before then (a callback's pause between attempts)."""
     contact = _contact(snapshot, contact_id)
     if contact.status not in (ContactStatus.ASSIGNED, ContactStatus.WRAP_UP):
         raise TransitionError(f"contact {contact_id} is {contact.status}, not being handled")
@@ -199,7 +201,7 @@ def requeue_contact(snapshot: Snapshot, contact_id: str, now: float, *,
     fields: dict[str, object] = {
         "status": ContactStatus.QUEUED, "agent_id": None, "offered_to": (),
         "offer_expires_at": None, "sticky_agent": None, "sticky_until": 0.0,
-        "target_agent": target_agent,
+        "target_agent": target_agent, "not_before": not_before,
     }
     if placement is not None:
         # A transfer leaves the workflow: the new target is where it waits from now on.

@@ -329,9 +329,13 @@ class RoutingService:
     async def transfer(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, *,
                        by_agent: uuid.UUID | None, queue_id: str | None = None,
                        required_skills: dict[str, int] | None = None,
-                       agent_id: str | None = None) -> Result:
+                       agent_id: str | None = None,
+                       not_before: datetime | None = None) -> Result:
         """To an agent, a queue, or skills (in the contact's queue or the one named): the
-        same contact goes back in the queues at its age, its agent is freed."""
+        same contact goes back in the queues at its age, its agent is freed. With
+        ``not_before`` it is offered to nobody before that time (a callback that failed
+        to reach the customer waits out the pause before its next attempt)."""
+        held = not_before.timestamp() if not_before is not None else None
         router = await self.router(tenant_id)
 
         def operation(now: float, notes: Notes) -> Outcome:
@@ -342,9 +346,11 @@ class RoutingService:
                 self._check_agent(router, contact_id, by_agent)
             notes.details[contact.id] = {"kind": "transferred", "from": contact.agent_id,
                                          "to_queue": queue_id, "to_agent": agent_id,
-                                         "skills": required_skills or {}}
+                                         "skills": required_skills or {},
+                                         **({"not_before": held} if held else {})}
             if agent_id is not None and queue_id is None and not required_skills:
-                return router.engine.requeue(contact.id, now, target_agent=agent_id)
+                return router.engine.requeue(contact.id, now, target_agent=agent_id,
+                                             not_before=held)
             target = queue_id or contact.queue_id
             if target is None:
                 raise RoutingError("name a queue to transfer to")
@@ -353,7 +359,7 @@ class RoutingService:
                 priority=contact.own_priority, filter_name="transfer", step_index=None,
                 next_change=None)
             return router.engine.requeue(contact.id, now, placement=placement,
-                                         target_agent=agent_id)
+                                         target_agent=agent_id, not_before=held)
 
         return await self._run(router, operation, about=(contact_id, by_agent))
 

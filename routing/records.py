@@ -73,7 +73,7 @@ def encode_contact(contact: ContactState, *, wrap_up_until: float | None = None)
         "sticky_until": contact.sticky_until, "target_agent": contact.target_agent,
         "rejected_by": sorted(contact.rejected_by), "offered_to": list(contact.offered_to),
         "offer_expires_at": contact.offer_expires_at, "agent_id": contact.agent_id,
-        "wrap_up_until": wrap_up_until,
+        "not_before": contact.not_before, "wrap_up_until": wrap_up_until,
     })
 
 
@@ -89,7 +89,8 @@ def decode_contact(raw: str | dict[str, Any]) -> tuple[ContactState, float | Non
         next_change=data["next_change"], sticky_agent=data["sticky_agent"],
         sticky_until=data["sticky_until"], target_agent=data["target_agent"],
         rejected_by=frozenset(data["rejected_by"]), offered_to=tuple(data["offered_to"]),
-        offer_expires_at=data["offer_expires_at"], agent_id=data["agent_id"])
+        offer_expires_at=data["offer_expires_at"], agent_id=data["agent_id"],
+        not_before=data.get("not_before"))
     return contact, data.get("wrap_up_until")
 
 

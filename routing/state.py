@@ -144,6 +144,9 @@ class ContactState:
     offered_to: tuple[str, ...] = ()
     offer_expires_at: float | None = None
     agent_id: str | None = None  # once assigned
+    # Held back until then: waiting, but offered to nobody before (a callback's pause
+    # between two attempts to reach the customer).
+    not_before: float | None = None
 
     @property
     def own_priority(self) -> int:

@@ -849,7 +849,9 @@ class CallFlow:
             await runtime.hangup(agent, "attempt_failed")
         if retry:
             live.waiting_since = time.monotonic()
-            await runtime.routing_call("transfer", live, by_agent=None)
+            # Back in the queue, offered to nobody before the pause between attempts ends.
+            await runtime.routing_call("transfer", live, by_agent=None,
+                                       not_before=call.next_attempt_at)
             return
         await self.finish(live, outcome=result, by="platform", agent_id=agent.user_id
                           if agent else None)

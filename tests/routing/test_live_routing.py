@@ -4,12 +4,14 @@ transferred (still one contact) and completed, and every state change is recorde
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from plateaux.platform.services import Services
 from plateaux.routing.models import AgentProfile, RoutingQueue
+from plateaux.routing.records import decode_contact
 from plateaux.tenants.models import Role, User
 from tests.support.factories import TenantFactory, TenantWorld, bearer
 from tests.support.waiting import until
@@ -165,3 +167,38 @@ async def test_bad_requests_are_problems_and_other_tenants_ids_are_refused(
     assert (await client.post(f"{API}/contacts", headers=agent_h,
                               json={"channel": "chat"})).status_code == 403
     assert (await client.get(f"{API}/presence", headers=agent_h)).status_code == 403
+
+
+async def test_a_contact_transferred_with_a_pause_is_offered_to_nobody_before_its_time(
+    client: httpx.AsyncClient, tenants: TenantFactory, services: Services
+) -> None:
+    """What a callback does between two attempts: the same contact back in its queue, held
+    back until a time (kept in the shared state, so any process honours it), then offered."""
+    world = await tenants.create()
+    queue = await make_queue(services, world, "Callbacks")
+    ann = await tenants.add_user(world, name="Ann")
+    await serve(services, world, ann, queue)
+    admin = await bearer(client, world)
+    ann_h = await bearer(client, world, ann.email)
+    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    contact_id = (await client.post(f"{API}/contacts", headers=admin, json={
+        "channel": "callback", "queue_id": str(queue.id)})).json()["id"]
+    await until(lambda: _is(client, admin, contact_id, "offered"))
+    assert (await client.post(f"{API}/contacts/{contact_id}/accept",
+                              headers=ann_h)).status_code == 200
+
+    routing = services.routing
+    assert routing is not None
+    held_until = datetime.now(UTC) + timedelta(seconds=2)
+    await routing.transfer(world.tenant.id, uuid.UUID(contact_id), by_agent=None,
+                           not_before=held_until)
+    router = await routing.router(world.tenant.id)
+    stored = await router.store.fetch(router.tenant, [f"c:{contact_id}"])
+    assert decode_contact(stored[f"c:{contact_id}"][1])[0].not_before == \
+        held_until.timestamp()
+    # Ann is free and serves the queue, yet nothing is offered before the time.
+    assert await status_of(client, admin, contact_id) == "queued"
+    await until(lambda: _is(client, admin, contact_id, "offered"), timeout=15)
+    assert datetime.now(UTC) >= held_until
+    await client.post(f"{API}/contacts/{contact_id}/cancel", headers=admin,
+                      json={"reason": "abandoned"})

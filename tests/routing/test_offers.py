@@ -136,3 +136,23 @@ def test_next_wakeup_covers_every_timed_change() -> None:
     assert next_wakeup(snapshot, base, 146) == 160  # the workflow step times out
     assert next_wakeup(snapshot, base, 161) == 220  # the last delay
     assert next_wakeup(snapshot, base, 221) is None
+
+
+def test_a_contact_held_back_is_offered_to_nobody_before_its_time() -> None:
+    """A callback that failed to reach the customer waits out the pause before its next
+    attempt: back in the queue at its age, but not offered until then, even to a free
+    agent or one who frees up meanwhile; then offered on the timer."""
+    routing = engine(Queue("q", accept_timeout=None), agents=2)
+    routing.snapshot.change_agent("a1", presence=Presence.AWAY)
+    assert routing.arrive(call("cb", 0), 1).offers[0].agent_ids == ("a0",)
+    routing.accept("cb", "a0", 2)
+    requeued = routing.requeue("cb", 10, not_before=70)
+    assert requeued.offers == []
+    contact = routing.snapshot.contacts["cb"]
+    assert (contact.status, contact.created_at, contact.not_before) == (
+        ContactStatus.QUEUED, 0, 70)
+    assert routing.set_presence("a1", Presence.AVAILABLE, 20).offers == []
+    assert next_wakeup(routing.snapshot, contact, 20) == 70
+    assert routing.advance(69).offers == []
+    offered = routing.advance(70).offers
+    assert [(o.contact_id, o.agent_ids) for o in offered] == [("cb", ("a0",))]

@@ -47,6 +47,7 @@ from plateaux.channels.voip.models import (
 from plateaux.channels.voip.runtime import LiveCall, LiveLeg, VoiceRuntime, VoiceUnavailable
 from plateaux.channels.voip.schemas import CallOut, LegOut, VisitorCallOut
 from plateaux.channels.voip.turn import ice_servers
+from plateaux.crm import matching
 from plateaux.embed import service as embed
 from plateaux.embed.models import Visitor, Widget
 from plateaux.platform.auth.subject import Scope, Subject
@@ -142,8 +143,18 @@ async def _contact(session: AsyncSession, tenant_id: uuid.UUID, *, channel: str,
         raise UnprocessableContent(
             "The attributes are not valid: " + "; ".join(e["msg"] for e in error.errors())
         ) from error
-    return await contact_service.create_contact(session, _system_subject(tenant_id, label),
-                                                body)
+    contact = await contact_service.create_contact(session, _system_subject(tenant_id, label),
+                                                   body)
+    # The person calling (the caller's number, the number to call back, the visitor and
+    # the identity their site vouched for): the console pops their record with the offer.
+    verified = attributes.get("external_id") if attributes.get("verified") else None
+    await matching.match_contact(
+        session, contact, phone=attributes.get("phone") or None,
+        visitor_id=attributes.get("visitor_id"), verified_id=verified,
+        email=attributes.get("email") if verified else None,
+        name=attributes.get("name") if attributes.get("name") != attributes.get("phone")
+        else None, language=attributes.get("language"))
+    return contact
 
 
 async def _visitor_attributes(session: AsyncSession, widget: Widget, visitor: Visitor,

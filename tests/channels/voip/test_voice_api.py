@@ -12,8 +12,12 @@ import wave
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlmodel import select
 
+from plateaux.channels.voip.models import Call
+from plateaux.crm.models import Identity
 from plateaux.platform.services import Services
+from plateaux.routing.models import Contact
 from plateaux.tenants.models import Role
 from tests.channels.voip.conftest import VoicePlatform
 from tests.channels.voip.voice_world import API, visitor_of, voice_world
@@ -183,7 +187,7 @@ async def test_the_admin_console_voice_section(client: httpx.AsyncClient,
 
 
 async def test_callback_numbers_are_checked_normalised_and_rate_limited(
-        voice_platform: VoicePlatform, tenants: TenantFactory) -> None:
+        voice_platform: VoicePlatform, tenants: TenantFactory, services: Services) -> None:
     async with httpx.AsyncClient(base_url=voice_platform.url, headers=own_address(),
                                  timeout=30) as api:
         world = await voice_world(api, tenants, settings={"callback_countries": ["FR"]})
@@ -209,6 +213,15 @@ async def test_callback_numbers_are_checked_normalised_and_rate_limited(
         asked = await ask("06 12 34 56 78")
         assert asked.status_code == 201, asked.text
         assert asked.json()["status"] == "waiting" and asked.json()["position"] == 1
+        # The number to call back names a person in the CRM (the console pops them).
+        async with services.unit_of_work(tenant_id=world.world.tenant.id) as session:
+            call = await session.get(Call, uuid.UUID(asked.json()["id"]))
+            assert call is not None and call.contact_id is not None
+            contact = await session.get(Contact, call.contact_id)
+            assert contact is not None and contact.person_id is not None
+            numbers = (await session.scalars(select(Identity.value).where(
+                Identity.person_id == contact.person_id, Identity.kind == "phone"))).all()
+            assert list(numbers) == ["+33612345678"]
         # Three a day to one number, five an hour from one address.
         assert (await ask("+33 6 12 34 56 78")).status_code == 201
         assert (await ask("+33612345678")).status_code == 201

@@ -96,14 +96,17 @@ class LiveServer:
             server.wait_ready()
             yield server
         finally:
-            if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=10)
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            # Both asked to stop first, then each waited for (and killed if it hangs): a
+            # worker that does not stop must never leave the server running.
+            children = [p for p in (worker, process) if p is not None]
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
             log.close()
 
     def wait_ready(self, timeout: float = 30) -> None:

@@ -117,6 +117,38 @@ async def _populate(client: httpx.AsyncClient, world: TenantWorld, tenants: Tena
         session.add(VoiceSettings(tenant_id=world.tenant.id))
         session.add(AgentReach(tenant_id=world.tenant.id, user_id=agent.id, mode="phone",
                                address="+33612345678"))
+    # Email: a mailbox (switched off: nothing is fetched) with a thread, a message, a
+    # receipt and a quarantined message, as the email channel stores them.
+    from plateaux.channels.email.models import (
+        EmailMessage,
+        EmailQuarantine,
+        EmailReceipt,
+        EmailThread,
+        Mailbox,
+    )
+
+    async with tenants.services.unit_of_work(tenant_id=world.tenant.id) as session:
+        box = Mailbox(tenant_id=world.tenant.id, name="Support B", address="help@b.example.com",
+                      imap_host="imap.b.example.com", imap_username="help",
+                      imap_password_encrypted="-", smtp_host="smtp.b.example.com",
+                      enabled=False)
+        session.add(box)
+        await session.flush()
+        thread = EmailThread(tenant_id=world.tenant.id, mailbox_id=box.id, subject="B",
+                             customer_address="carol@b.example.org", reply_token="tokb")
+        session.add(thread)
+        await session.flush()
+        message = EmailMessage(tenant_id=world.tenant.id, thread_id=thread.id,
+                               mailbox_id=box.id, direction="in", message_key="<b@b>",
+                               message_id="<b@b>", from_address="carol@b.example.org",
+                               subject="B", text="Hello from B")
+        session.add(message)
+        await session.flush()
+        session.add(EmailReceipt(tenant_id=world.tenant.id, mailbox_id=box.id, uid_validity=1,
+                                 uid=1, outcome="stored", email_message_id=message.id))
+        session.add(EmailQuarantine(tenant_id=world.tenant.id, mailbox_id=box.id,
+                                    uid_validity=1, uid=2, raw_key="b/raw", size=10,
+                                    reason="unreadable"))
     # Help desk: an SLA policy, a resolution code, a scorecard, a script with a run, a
     # knowledge base category and article, a case from the chat and a notification.
     desk = API_PREFIX + "/helpdesk"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from plateaux.crm.identities import InvalidIdentity, normalize
 from plateaux.crm.models import IdentityKind, Person
 from plateaux.crm.schemas import ImportReport, PersonPatch
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import start_writing
 from plateaux.platform.errors import ProblemError, UnprocessableContent
 from plateaux.tenants.models import User
 
@@ -86,9 +88,13 @@ async def import_people(session: AsyncSession, subject: Subject, data: bytes) ->
     except UnicodeDecodeError as error:
         raise UnprocessableContent("The file is not UTF-8 text.") from error
     reader = csv.DictReader(io.StringIO(content))
-    if not reader.fieldnames:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as error:
+        raise UnprocessableContent(f"The header row is not valid CSV: {error}.") from error
+    if not fieldnames:
         raise UnprocessableContent("The file has no header row.")
-    headers = [h.strip().lower() for h in reader.fieldnames if h]
+    headers = [h.strip().lower() for h in fieldnames if h]
     tenant_id = subject.tenant_id
     fields = {f.key: f for f in await repo.custom_fields(session, tenant_id)}
     unknown = [h for h in headers if h not in BASE_COLUMNS and h not in fields]
@@ -97,11 +103,14 @@ async def import_people(session: AsyncSession, subject: Subject, data: bytes) ->
     if not {"name", "emails", "phones", "external_id"} & set(headers):
         raise UnprocessableContent("The file needs a name, emails, phones or external_id "
                                    "column.")
+    # Each row is a savepoint: on SQLite they must nest in the request's transaction, so
+    # that a file refused half-way (below) imports nothing.
+    await start_writing(session)
     owners = {u.email.lower(): u.id for u in (await session.scalars(select(User).where(
         col(User.tenant_id) == tenant_id))).all()}
     region = await service.region_of(session, tenant_id)
     report = ImportReport(created=0, updated=0, rejected=[])
-    for number, raw in enumerate(reader, start=2):
+    for number, raw in enumerate(_rows(reader), start=2):
         if number - 1 > MAX_ROWS:
             report.rejected.append({"line": number, "reason": f"Only {MAX_ROWS} rows are "
                                     "read per file."})
@@ -122,6 +131,20 @@ async def import_people(session: AsyncSession, subject: Subject, data: bytes) ->
         else:
             report.updated += 1
     return report
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[dict[str, str | Any]]:
+    """The rows; a line the csv module cannot read (a field over its size limit) makes the
+    whole file a bad request, imported by nobody (the request's transaction is undone)."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise UnprocessableContent(
+                f"Line {reader.line_num + 1} is not valid CSV: {error}.") from error
+        yield row
 
 
 async def _import_row(session: AsyncSession, subject: Subject, row: dict[str, str], *,

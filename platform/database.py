@@ -66,6 +66,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
 
+async def start_writing(session: AsyncSession) -> None:
+    """On SQLite, make the unit of work's transaction a writer now. The driver opens a
+    transaction only at the first write, so a savepoint taken before any write starts a
+    transaction of its own, which its release commits: a request that later fails would
+    keep what its savepoints did. And a transaction that read first and writes after
+    another connection committed is refused at once instead of waiting its turn. A write
+    that touches nothing opens the transaction and takes the lock, waiting for it like
+    any write. (PostgreSQL: nothing to do.)"""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("UPDATE tenants SET status = status WHERE 0 = 1"))
+
+
 def is_postgres(session_or_conn: AsyncSession | Connection) -> bool:
     bind = session_or_conn.bind if isinstance(session_or_conn, AsyncSession) else session_or_conn
     return bind is not None and bind.dialect.name == "postgresql"

@@ -177,6 +177,14 @@ async def test_csv_import_reports_rejects_and_export_round_trips(
     assert "Customer since" in body["rejected"][1]["reason"]
     problem(await client.post(f"{API}/import/people", headers=admin, files={
         "file": ("x.csv", b"colour\nred\n", "text/csv")}), 422)
+    # A line the CSV reader cannot take (a field over its size limit): the file is refused
+    # whole, and the rows before it are not imported either.
+    oversized = b'name,emails\nAda,ada@example.org\n"' + b"x" * 200_000 + b'",\n'
+    refused = problem(await client.post(f"{API}/import/people", headers=admin, files={
+        "file": ("big.csv", oversized, "text/csv")}), 422)
+    assert "Line 3" in refused["detail"]
+    found = await client.get(f"{API}/people", headers=admin, params={"q": "ada@example.org"})
+    assert found.status_code == 200 and found.json()["items"] == []
     exported = await client.get(f"{API}/export/people.csv", headers=admin)
     assert exported.status_code == 200
     [marie] = list(csv.DictReader(io.StringIO(exported.text)))

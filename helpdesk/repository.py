@@ -31,6 +31,7 @@ from plateaux.helpdesk.models import (
     ScriptRun,
     SlaPolicy,
 )
+from plateaux.platform.database import start_writing
 from plateaux.platform.errors import NotFound
 from plateaux.platform.models import TenantOwned
 from plateaux.routing.models import Contact
@@ -57,6 +58,7 @@ async def settings_of(session: AsyncSession, tenant_id: uuid.UUID) -> HelpdeskSe
     found = (await session.scalars(query)).first()
     if found is not None:
         return found
+    await start_writing(session)  # the savepoint below must not be a transaction of its own
     try:
         async with session.begin_nested():
             found = HelpdeskSettings(tenant_id=tenant_id)
@@ -66,21 +68,6 @@ async def settings_of(session: AsyncSession, tenant_id: uuid.UUID) -> HelpdeskSe
         # Another request made it this instant.
         found = (await session.scalars(query)).one()
     return found
-
-
-async def take_write_lock(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """On SQLite, make the unit of work a writer before it reads: a transaction that read
-    first (a savepoint starts one) and writes after another connection committed is
-    refused at once ("database is locked") instead of waiting its turn. An UPDATE that
-    changes nothing takes the write lock, waiting for it like any write. (PostgreSQL locks
-    rows, not the database: nothing to do.)"""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    await settings_of(session, tenant_id)
-    await session.execute(
-        update(HelpdeskSettings).where(col(HelpdeskSettings.tenant_id) == tenant_id)
-        .values(last_case_number=col(HelpdeskSettings.last_case_number))
-        .execution_options(synchronize_session=False))
 
 
 async def next_case_number(session: AsyncSession, tenant_id: uuid.UUID) -> int:

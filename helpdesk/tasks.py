@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from plateaux.helpdesk import cases, crm_hooks, quality, rules, sla_service  # noqa: F401
 from plateaux.helpdesk import repository as repo
 from plateaux.helpdesk.settings import helpdesk_settings
+from plateaux.platform.database import start_writing
 from plateaux.platform.jobs import JobContext, registry
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
@@ -31,7 +32,9 @@ async def sweep_tenant(services: Services, tenant_id: uuid.UUID, *,
     counts = {"checked": 0, "reopened": 0, "rated": 0, "closed": 0}
     batch = helpdesk_settings().sla_batch
     async with services.unit_of_work(tenant_id=tenant_id) as session:
-        await repo.take_write_lock(session, tenant_id)
+        # On SQLite, a writer from the start: its savepoints nest in this transaction, and
+        # it waits for the write lock instead of being refused after reading.
+        await start_writing(session)
         for case in await repo.cases_to_check(session, tenant_id, now, limit=batch):
             async with session.begin_nested():
                 if await rules.wake_pending(session, case):

@@ -34,9 +34,13 @@ async def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
     assert names == [key.rsplit("/", 1)[1]]
 
 
+# A fixed tenant id: parallel test processes must collect the same test names.
+SOME_TENANT = "0b6f7c52-5a1e-4c1e-9a43-2f1d8e0c7a11"
+
+
 @pytest.mark.parametrize("key", [
-    "not-a-tenant/file", f"{uuid.uuid4()}/../../etc/passwd", f"{uuid.uuid4()}/a//b",
-    f"{uuid.uuid4()}", f"/{uuid.uuid4()}/x", f"{uuid.uuid4()}/.hidden",
+    "not-a-tenant/file", f"{SOME_TENANT}/../../etc/passwd", f"{SOME_TENANT}/a//b",
+    SOME_TENANT, f"/{SOME_TENANT}/x", f"{SOME_TENANT}/.hidden",
 ])
 async def test_malformed_keys_are_refused(tmp_path: Path, key: str) -> None:
     storage = LocalDiskStorage(tmp_path)

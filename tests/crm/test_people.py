@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from plateaux.channels.chat.models import Conversation
 from plateaux.crm import matching
 from plateaux.crm.models import Person
+from plateaux.platform.database import start_writing
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
 from plateaux.routing.models import Contact
@@ -45,6 +46,9 @@ async def test_chats_messages_left_and_numbers_find_their_person(
                                 json={"text": "Still there?"})
     assert started.status_code == 201, started.text
     async with services.unit_of_work(tenant_id=chat.world.tenant.id) as session:
+        # Matching below may write; on SQLite a transaction that read first cannot start
+        # writing once the routing recorder has committed meanwhile.
+        await start_writing(session)
         contacts = (await session.scalars(select(Contact).where(
             col(Contact.tenant_id) == chat.world.tenant.id))).all()
         assert len({c.person_id for c in contacts}) == 1 and contacts[0].person_id

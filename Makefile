@@ -25,6 +25,10 @@ STAMP_DEV := $(VENV)/.installed-dev
 
 PYTEST := $(VENV)/bin/pytest
 PYTEST_ARGS ?=
+# Test files run in parallel processes (pytest-xdist), each with its own database, job
+# queue, Redis key prefix, ports and servers; TEST_PROCESSES=0 runs them in this process.
+TEST_PROCESSES ?= 4
+PYTEST_PARALLEL := -n $(TEST_PROCESSES) --dist loadfile
 
 .PHONY: help run test test-services bench lint typecheck clean distclean
 
@@ -58,8 +62,8 @@ test-services:
 test: test-services $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 	scripts/typecheck
-	PLATEAUX_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_ARGS)
-	PLATEAUX_TEST_DATABASE=sqlite $(PYTEST) -m "not postgres_only" $(PYTEST_ARGS)
+	PLATEAUX_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PLATEAUX_TEST_DATABASE=sqlite $(PYTEST) -m "not postgres_only" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV)
 	@shopt -s nullglob; benches=(bench/*.py); \

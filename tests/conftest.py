@@ -25,19 +25,47 @@ from tests.support.settings import SECRET, drop_redis_keys, make_settings, redis
 from tests.support.worker import running_worker
 
 BACKEND = os.environ.get("PLATEAUX_TEST_DATABASE", "postgresql")
+# Test files run in parallel processes, each with its platform and servers: smaller pools
+# keep them all within PostgreSQL's connection limit (100 by default). The servers the
+# tests start inherit it.
+os.environ.setdefault("PLATEAUX_DB_POOL_SIZE", "4")
 
 
 def pytest_report_header() -> str:
     return f"plateaux database backend: {BACKEND}"
 
 
+# Files that take tens of seconds, handed out first: the parallel test processes then
+# finish together instead of one running them alone at the end.
+LONG_FILES = (
+    "tests/routing/test_multiprocess.py", "tests/api/test_cross_tenant_probe.py",
+    "tests/api/test_schemathesis.py", "tests/channels/voip/test_browser_calls.py",
+    "tests/channels/voip/test_phone_calls.py", "tests/channels/voip/test_in_call.py",
+    "tests/test_packaging.py", "tests/channels/voip/test_voice_api.py",
+    "tests/routing/test_properties.py", "tests/routing/test_simulator.py",
+)
+
+
+def _order(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_order)  # stable: the same order in every parallel process
     if BACKEND == "postgresql":
         return
-    skip = pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass")
+    postgres = pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass")
+    once = pytest.mark.skip(reason="does not depend on the database backend; runs in the "
+                                   "PostgreSQL pass")
     for item in items:
         if "postgres_only" in item.keywords:
-            item.add_marker(skip)
+            item.add_marker(postgres)
+        elif "backend_independent" in item.keywords or \
+                "test_database" not in getattr(item, "fixturenames", ()):
+            # Without the test database (directly or through the platform's fixtures) a
+            # test cannot see which backend runs: once is enough.
+            item.add_marker(once)
 
 
 @pytest.fixture(scope="session")

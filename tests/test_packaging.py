@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 # Building the wheel and installing its dependencies takes a while on a cold pip cache.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.backend_independent]
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOT_PACKAGE = "plateaux"

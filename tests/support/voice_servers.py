@@ -9,11 +9,14 @@ address (libnice on it does not answer a relay on 127.0.0.1).
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +29,10 @@ MEDIA_ADDRESS = "127.0.0.2"
 INTERFACE = "plxv0"
 JANUS_LIBS = Path("/usr/lib/x86_64-linux-gnu/janus")
 SIPP_SCENARIOS = Path(__file__).parent / "sipp"
-_used_ranges: set[int] = set()
+# Ranges this process took, each held by a lock file until the process ends: parallel
+# test processes (pytest-xdist workers, two runs) never share a media port range.
+_held_ranges: dict[int, int] = {}
+_RANGE_LOCKS = Path(tempfile.gettempdir()) / "plateaux-test-port-ranges"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,18 +55,26 @@ def ensure_media_address() -> None:
 
 
 def port_range(size: int) -> int:
-    """The first port of ``size`` free UDP ports nobody else of this run uses."""
+    """The first port of ``size`` free UDP ports no other test process uses (size ≤ 1000)."""
+    _RANGE_LOCKS.mkdir(exist_ok=True)
     for start in range(20000, 60000, 1000):
-        if start in _used_ranges:
+        if start in _held_ranges:
+            continue
+        lock = os.open(_RANGE_LOCKS / f"{start}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
             continue
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             probe.bind(("127.0.0.1", start))
         except OSError:
+            os.close(lock)
             continue
         finally:
             probe.close()
-        _used_ranges.add(start)
+        _held_ranges[start] = lock
         return start
     raise RuntimeError("no free port range")
 

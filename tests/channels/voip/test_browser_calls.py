@@ -40,7 +40,8 @@ from tests.support.servers import free_port, own_address
 from tests.support.voice_servers import phone
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.browser
+# Media and call flows through SIP, RTP and WebRTC: the database backend does not change them.
+pytestmark = [pytest.mark.browser, pytest.mark.backend_independent]
 
 
 async def visitor_calls(page: Page, port: int) -> None:

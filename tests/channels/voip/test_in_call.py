@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from plateaux.channels.voip.models import Call
@@ -25,6 +26,9 @@ from tests.support.factories import TenantFactory
 from tests.support.servers import free_port, own_address
 from tests.support.voice_servers import caller, phone
 from tests.support.waiting import until
+
+# Media and call flows through SIP and RTP: the database backend does not change them.
+pytestmark = pytest.mark.backend_independent
 
 
 def _seconds(data: bytes) -> float:

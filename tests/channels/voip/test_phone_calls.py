@@ -31,6 +31,9 @@ from tests.support.servers import free_port, own_address
 from tests.support.voice_servers import caller, phone
 from tests.support.waiting import until
 
+# Media and call flows through SIP and RTP: the database backend does not change them.
+pytestmark = pytest.mark.backend_independent
+
 CUSTOMER = "+33612345678"
 
 

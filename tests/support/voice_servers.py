@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, media_priority
 
 MEDIA_ADDRESS = "127.0.0.2"
 INTERFACE = "plxv0"
@@ -152,7 +152,8 @@ general: {{ local_ip = "127.0.0.1" local_media_ip = "127.0.0.1" sdp_ip = "127.0.
     log = folder / "janus.log"
     with log.open("wb") as out:
         process = subprocess.Popen(["janus", "-F", str(folder), "-C", str(folder / "janus.jcfg"),
-                                    "-o"], stdout=out, stderr=subprocess.STDOUT)
+                                    "-o"], stdout=out, stderr=subprocess.STDOUT,
+                                   preexec_fn=media_priority)
         try:
             _wait_tcp(ws_port, process, log, "janus")
             yield Janus(url=f"ws://127.0.0.1:{ws_port}")
@@ -185,7 +186,8 @@ def coturn(folder: Path, secret: str = "test-turn-secret") -> Iterator[Turn]:
             f"--static-auth-secret={secret}", "--realm=plateaux.test",
             "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",
             f"--userdb={folder / 'turndb'}", f"--pidfile={folder / 'turn.pid'}",
-            "--log-file=stdout", "--simple-log"], stdout=out, stderr=subprocess.STDOUT)
+            "--log-file=stdout", "--simple-log"], stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=media_priority)
         try:
             _wait_tcp(port, process, log, "coturn")
             yield Turn(url=f"turn:127.0.0.1:{port}?transport=udp", secret=secret)
@@ -220,7 +222,8 @@ def phone(folder: Path, port: int, behaviour: str = "answer", *,
             "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
             "-mi", "127.0.0.1", "-mp", str(media), "-rtp_echo", "-m", str(calls),
             "-nostdin", "-trace_err", "-error_file", str(folder / f"sipp-{port}.err"),
-            "-timeout", "120s"], stdout=out, stderr=subprocess.STDOUT, cwd=folder)
+            "-timeout", "120s"], stdout=out, stderr=subprocess.STDOUT, cwd=folder,
+            preexec_fn=media_priority)
         time.sleep(0.3)
         try:
             yield Phone(process=process, port=port, log=log)
@@ -393,7 +396,8 @@ def caller(folder: Path, *, target: str, number: str, caller_number: str,
             "sipp", target, "-sf", str(scenario), "-s", number, "-i", "127.0.0.1",
             "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media), "-m", "1", "-nostdin",
             "-trace_err", "-error_file", str(folder / f"sipp-caller-{port}.err"),
-            "-timeout", "180s"], stdout=out, stderr=subprocess.STDOUT, cwd=folder)
+            "-timeout", "180s"], stdout=out, stderr=subprocess.STDOUT, cwd=folder,
+            preexec_fn=media_priority)
         try:
             yield Phone(process=process, port=port, log=log)
         finally:

@@ -59,7 +59,7 @@ def voice_platform(test_database: TestDatabase,
         data = folder / "platform"
         data.mkdir()
         with LiveServer.start(test_database=test_database, data_dir=data, secret_key=SECRET,
-                              extra_env=env) as server:
+                              extra_env=env, media=True) as server:
             yield VoicePlatform(server=server, sip_port=sip_port, trunk_port=trunk_port,
                                 turn=turn, folder=folder)
 

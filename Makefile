@@ -27,6 +27,8 @@ PYTEST := $(VENV)/bin/pytest
 PYTEST_ARGS ?=
 # Test files run in parallel processes (pytest-xdist), each with its own database, job
 # queue, Redis key prefix, ports and servers; TEST_PROCESSES=0 runs them in this process.
+# Tests marked `alone` (floors of server processes timed by their clients) run after them,
+# by themselves.
 TEST_PROCESSES ?= 4
 PYTEST_PARALLEL := -n $(TEST_PROCESSES) --dist loadfile
 
@@ -62,7 +64,8 @@ test-services:
 test: test-services $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 	scripts/typecheck
-	PLATEAUX_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PLATEAUX_TEST_DATABASE=postgresql $(PYTEST) -m "not alone" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PLATEAUX_TEST_DATABASE=postgresql $(PYTEST) -m alone $(PYTEST_ARGS)
 	PLATEAUX_TEST_DATABASE=sqlite $(PYTEST) -m "not postgres_only" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV)

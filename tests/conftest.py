@@ -38,7 +38,7 @@ def pytest_report_header() -> str:
 # Files that take tens of seconds, handed out first: the parallel test processes then
 # finish together instead of one running them alone at the end.
 LONG_FILES = (
-    "tests/routing/test_multiprocess.py", "tests/api/test_cross_tenant_probe.py",
+    "tests/api/test_cross_tenant_probe.py",
     "tests/api/test_schemathesis.py", "tests/channels/voip/test_browser_calls.py",
     "tests/channels/voip/test_phone_calls.py", "tests/channels/voip/test_in_call.py",
     "tests/test_packaging.py", "tests/channels/voip/test_voice_api.py",
@@ -53,6 +53,10 @@ def _order(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_order)  # stable: the same order in every parallel process
+    for item in items:
+        if "alone" in item.keywords and "postgres_only" not in item.keywords:
+            raise pytest.UsageError(f"{item.nodeid}: tests marked alone run in the PostgreSQL "
+                                    "pass only (make test); mark them postgres_only too")
     if BACKEND == "postgresql":
         return
     postgres = pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass")

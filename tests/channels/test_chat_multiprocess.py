@@ -18,7 +18,9 @@ from tests.support.database import TestDatabase
 from tests.support.factories import TenantFactory
 from tests.support.routing_floor import Floor, routing_floor, sign_in
 
-pytestmark = pytest.mark.postgres_only
+# Floors of server processes on Redis, timed by their own clients: they run alone, after
+# the parallel test files (make test), on a machine not shared with the rest of the suite.
+pytestmark = [pytest.mark.postgres_only, pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,9 @@ from tests.support.routing_floor import (
 from tests.support.settings import REDIS_URL
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.postgres_only
+# Floors of server processes on Redis, timed by their own clients: they run alone, after
+# the parallel test files (make test), on a machine not shared with the rest of the suite.
+pytestmark = [pytest.mark.postgres_only, pytest.mark.alone]
 
 GRACE = 6.0
 

@@ -38,6 +38,21 @@ async def serve(services: Services, world: TenantWorld, user: User, *queues: Rou
     await services.routing.connection_opened(world.tenant.id, user.id, f"console-{user.id}")
 
 
+async def one_agent_line(client: httpx.AsyncClient, tenants: TenantFactory,
+                         services: Services) -> tuple[RoutingQueue, User, dict[str, str],
+                                                      dict[str, str]]:
+    """A tenant with one queue and Ann serving it, available: the queue, Ann, and the
+    admin's and Ann's headers."""
+    world = await tenants.create()
+    line = await make_queue(services, world, "Line")
+    ann = await tenants.add_user(world, name="Ann")
+    await serve(services, world, ann, line)
+    admin = await bearer(client, world)
+    ann_h = await bearer(client, world, ann.email)
+    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    return line, ann, admin, ann_h
+
+
 async def status_of(client: httpx.AsyncClient, h: dict[str, str], contact_id: str) -> str:
     response = await client.get(f"{API}/contacts/{contact_id}", headers=h)
     assert response.status_code == 200, response.text
@@ -116,13 +131,7 @@ async def _is(client: httpx.AsyncClient, h: dict[str, str], contact_id: str,
 async def test_decline_requeues_and_a_waiting_contact_knows_its_position(
     client: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    queue = await make_queue(services, world, "Line")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, queue)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    queue, _, admin, ann_h = await one_agent_line(client, tenants, services)
     first = (await client.post(f"{API}/contacts", headers=admin, json={
         "channel": "phone", "queue_id": str(queue.id)})).json()["id"]
     await until(lambda: _is(client, admin, first, "offered"))
@@ -174,13 +183,7 @@ async def test_a_contact_transferred_with_a_pause_is_offered_to_nobody_before_it
 ) -> None:
     """What a callback does between two attempts: the same contact back in its queue, held
     back until a time (kept in the shared state, so any process honours it), then offered."""
-    world = await tenants.create()
-    queue = await make_queue(services, world, "Callbacks")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, queue)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
+    queue, _, admin, ann_h = await one_agent_line(client, tenants, services)
     contact_id = (await client.post(f"{API}/contacts", headers=admin, json={
         "channel": "callback", "queue_id": str(queue.id)})).json()["id"]
     await until(lambda: _is(client, admin, contact_id, "offered"))
@@ -190,9 +193,9 @@ async def test_a_contact_transferred_with_a_pause_is_offered_to_nobody_before_it
     routing = services.routing
     assert routing is not None
     held_until = datetime.now(UTC) + timedelta(seconds=2)
-    await routing.transfer(world.tenant.id, uuid.UUID(contact_id), by_agent=None,
+    await routing.transfer(queue.tenant_id, uuid.UUID(contact_id), by_agent=None,
                            not_before=held_until)
-    router = await routing.router(world.tenant.id)
+    router = await routing.router(queue.tenant_id)
     stored = await router.store.fetch(router.tenant, [f"c:{contact_id}"])
     assert decode_contact(stored[f"c:{contact_id}"][1])[0].not_before == \
         held_until.timestamp()

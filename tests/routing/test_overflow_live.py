@@ -15,8 +15,8 @@ import pytest
 
 from plateaux.platform.services import Services
 from plateaux.routing.models import RoutingQueue, RoutingWorkflow
-from plateaux.tenants.models import Holiday, User
-from tests.routing.test_live_routing import API, make_queue, serve
+from plateaux.tenants.models import Holiday
+from tests.routing.test_live_routing import API, make_queue, one_agent_line, serve
 from tests.support.factories import TenantFactory, TenantWorld, bearer
 from tests.support.waiting import until
 
@@ -57,21 +57,6 @@ async def events_of(client: httpx.AsyncClient, h: dict[str, str], contact_id: st
 
     found: list[dict[str, Any]] = await until(recorded)
     return found
-
-
-async def one_agent_line(client: httpx.AsyncClient, tenants: TenantFactory,
-                         services: Services) -> tuple[RoutingQueue, User, dict[str, str],
-                                                      dict[str, str]]:
-    """A tenant with one queue and Ann serving it, available: the queue, Ann, and the
-    admin's and Ann's headers."""
-    world = await tenants.create()
-    line = await make_queue(services, world, "Line")
-    ann = await tenants.add_user(world, name="Ann")
-    await serve(services, world, ann, line)
-    admin = await bearer(client, world)
-    ann_h = await bearer(client, world, ann.email)
-    await client.put(f"{API}/me/presence", headers=ann_h, json={"presence": "available"})
-    return line, ann, admin, ann_h
 
 
 async def test_outside_business_hours_the_overflow_offers_a_callback(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plateaux.billing.gateway import gateway_for
 from plateaux.billing.models import StripeEvent
 from plateaux.billing.standing import apply_event, tenant_hint
-from plateaux.platform.database import bind_tenant
+from plateaux.platform.database import bind_tenant, savepoint
 from plateaux.platform.deps import DbSession, ServicesDep
 from plateaux.platform.errors import BadRequest, NotFound
 from plateaux.platform.ratelimit import Limit
@@ -59,7 +59,7 @@ async def receive(session: AsyncSession, services: Services, event: dict[str, An
                       created=int(event.get("created") or 0),
                       customer=customer if isinstance(customer, str) else None, payload=event)
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             session.add(row)
     except IntegrityError:
         # The same event delivered twice at once: the other delivery has it.

@@ -11,6 +11,7 @@ from plateaux.console import repository as repo
 from plateaux.console.models import CannedResponse, WrapUpCode
 from plateaux.console.schemas import CannedResponseIn, CannedResponsePatch, WrapUpCodeIn
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, UnprocessableContent
 from plateaux.platform.types import utcnow
 from plateaux.tenants import service as tenant_service
@@ -26,7 +27,7 @@ async def _flush_unique(session: AsyncSession, message: str) -> None:
     # In a savepoint: a race on the unique constraint is a 409 and the unit of work stays
     # usable for the page that re-renders with the reason.
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(message) from exc

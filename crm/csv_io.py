@@ -25,7 +25,7 @@ from plateaux.crm.identities import InvalidIdentity, normalize
 from plateaux.crm.models import IdentityKind, Person
 from plateaux.crm.schemas import ImportReport, PersonPatch
 from plateaux.platform.auth.subject import Subject
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import ProblemError, UnprocessableContent
 from plateaux.tenants.models import User
 
@@ -103,9 +103,6 @@ async def import_people(session: AsyncSession, subject: Subject, data: bytes) ->
     if not {"name", "emails", "phones", "external_id"} & set(headers):
         raise UnprocessableContent("The file needs a name, emails, phones or external_id "
                                    "column.")
-    # Each row is a savepoint: on SQLite they must nest in the request's transaction, so
-    # that a file refused half-way (below) imports nothing.
-    await start_writing(session)
     owners = {u.email.lower(): u.id for u in (await session.scalars(select(User).where(
         col(User.tenant_id) == tenant_id))).all()}
     region = await service.region_of(session, tenant_id)
@@ -118,7 +115,7 @@ async def import_people(session: AsyncSession, subject: Subject, data: bytes) ->
         row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else ""
                for k, v in raw.items()}
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 created = await _import_row(session, subject, row, fields=fields,
                                             owners=owners, region=region)
         except (ProblemError, ValueError) as error:

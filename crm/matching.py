@@ -22,6 +22,7 @@ from plateaux.crm import repository as repo
 from plateaux.crm.identities import try_normalize
 from plateaux.crm.models import Identity, IdentityKind, Person
 from plateaux.embed.models import Visitor
+from plateaux.platform.database import savepoint
 from plateaux.platform.types import utcnow
 from plateaux.routing.models import Contact
 
@@ -63,7 +64,7 @@ async def resolve(session: AsyncSession, tenant_id: uuid.UUID, claims: list[Clai
         return None
     for _ in range(3):
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 return await _resolve(session, tenant_id, claims, name=name,
                                       language=language, source=source)
         except IntegrityError:

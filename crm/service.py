@@ -42,6 +42,7 @@ from plateaux.crm.schemas import (
     PersonPatch,
 )
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, UnprocessableContent
 from plateaux.platform.types import utcnow
 from plateaux.routing.models import Contact
@@ -277,7 +278,7 @@ async def add_identity(session: AsyncSession, person: Person, kind: str, value: 
     identity = Identity(tenant_id=person.tenant_id, person_id=person.id, kind=kind,
                         value=clean, verified=verified)
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             session.add(identity)
             await session.flush()
     except IntegrityError as error:

@@ -30,7 +30,7 @@ from plateaux.helpdesk.models import (
 )
 from plateaux.helpdesk.schemas import CaseIn, CaseOut, CasePatch, SolveIn
 from plateaux.platform.auth.subject import Subject
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, UnprocessableContent
 from plateaux.platform.types import utcnow
 from plateaux.routing.models import Contact
@@ -185,7 +185,7 @@ async def link_contact(session: AsyncSession, case: Case, contact: Contact, *,
                        email_thread_id=uuid.UUID(str(thread)) if thread else None,
                        linked_by=linked_by[:200])
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             session.add(link)
             await session.flush()
     except IntegrityError as error:
@@ -320,7 +320,6 @@ async def link(session: AsyncSession, subject: Subject, case: Case,
         raise Conflict("A closed case is final.")
     contact = await contact_of(session, case.tenant_id, contact_id)
     actor_id, actor_name = await actor_of(session, subject)
-    await start_writing(session)  # the link's savepoint nests in the request's transaction
     found = await link_contact(session, case, contact, linked_by=actor_name)
     events.record(session, case, "linked", actor_id=actor_id, actor_name=actor_name,
                   contact_id=str(contact.id), channel=found.channel)

@@ -26,7 +26,7 @@ from plateaux.helpdesk import repository as repo
 from plateaux.helpdesk.models import Case, Review, Scorecard
 from plateaux.helpdesk.schemas import ReviewIn, ScorecardIn, ScorecardPatch
 from plateaux.platform.auth.subject import Subject
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, NotFound, UnprocessableContent
 from plateaux.platform.mail import queue_mail
 from plateaux.platform.security import constant_time_equal
@@ -132,9 +132,8 @@ async def review(session: AsyncSession, subject: Subject, case: Case,
                    scores=dict(body.scores), comment=body.comment.strip(), percent=percent,
                    agent_id=case.owner_id, reviewer_id=subject.user_id,
                    reviewer_name=reviewer.name if reviewer else subject.label)
-    await start_writing(session)  # the savepoint nests in the request's transaction
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             session.add(found)
             await session.flush()
     except IntegrityError as error:

@@ -31,7 +31,7 @@ from plateaux.helpdesk.models import (
     ScriptRun,
     SlaPolicy,
 )
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import NotFound
 from plateaux.platform.models import TenantOwned
 from plateaux.routing.models import Contact
@@ -58,9 +58,8 @@ async def settings_of(session: AsyncSession, tenant_id: uuid.UUID) -> HelpdeskSe
     found = (await session.scalars(query)).first()
     if found is not None:
         return found
-    await start_writing(session)  # the savepoint below must not be a transaction of its own
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             found = HelpdeskSettings(tenant_id=tenant_id)
             session.add(found)
             await session.flush()

@@ -25,6 +25,7 @@ from plateaux.helpdesk import repository as repo
 from plateaux.helpdesk.models import Case, CaseContact, CaseStatus
 from plateaux.helpdesk.schemas import CaseIn
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import savepoint
 from plateaux.routing.models import Contact
 from plateaux.tenants.models import Role
 
@@ -47,7 +48,7 @@ async def on_contact_created(session: AsyncSession, tenant_id: uuid.UUID,
     except ValueError:
         return
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await apply(session, tenant_id, contact_id)
     except Exception:
         logger.exception("could not apply the case rules to contact %s", contact_id)

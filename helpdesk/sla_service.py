@@ -19,6 +19,7 @@ from plateaux.helpdesk import repository as repo
 from plateaux.helpdesk.models import ACTIVE_STATUSES, Case, SlaPolicy
 from plateaux.helpdesk.settings import helpdesk_settings
 from plateaux.helpdesk.sla import METRIC_LABELS, MetricState, Targets, evaluate, next_check
+from plateaux.platform.database import savepoint
 from plateaux.platform.types import utcnow
 
 
@@ -141,6 +142,6 @@ async def sweep_tenant(session: AsyncSession, tenant_id: uuid.UUID, *,
     now = now or utcnow()
     cases = await repo.cases_to_check(session, tenant_id, now, limit=limit)
     for case in cases:
-        async with session.begin_nested():
+        async with savepoint(session):
             await refresh(session, case, now=now)
     return len(cases)

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from plateaux.helpdesk import cases, crm_hooks, quality, rules, sla_service  # noqa: F401
 from plateaux.helpdesk import repository as repo
 from plateaux.helpdesk.settings import helpdesk_settings
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint, start_writing
 from plateaux.platform.jobs import JobContext, registry
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
@@ -36,7 +36,7 @@ async def sweep_tenant(services: Services, tenant_id: uuid.UUID, *,
         # it waits for the write lock instead of being refused after reading.
         await start_writing(session)
         for case in await repo.cases_to_check(session, tenant_id, now, limit=batch):
-            async with session.begin_nested():
+            async with savepoint(session):
                 if await rules.wake_pending(session, case):
                     counts["reopened"] += 1
                 await sla_service.refresh(session, case, now=now)
@@ -44,7 +44,7 @@ async def sweep_tenant(services: Services, tenant_id: uuid.UUID, *,
         settings = await repo.settings_of(session, tenant_id)
         cutoff = now - timedelta(days=settings.auto_close_days)
         for case in await repo.solved_before(session, tenant_id, now, limit=batch):
-            async with session.begin_nested():
+            async with savepoint(session):
                 if settings.csat_enabled and await quality.take_chat_rating(session, case):
                     counts["rated"] += 1
                 if case.solved_at is not None and case.solved_at < cutoff:

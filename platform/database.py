@@ -78,6 +78,17 @@ async def start_writing(session: AsyncSession) -> None:
         await session.execute(text("UPDATE tenants SET status = status WHERE 0 = 1"))
 
 
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint in the unit of work's transaction: what fails inside it is undone and
+    the rest of the unit of work goes on. On SQLite the transaction is made a writer first
+    (:func:`start_writing`), else a savepoint taken before any write would be a
+    transaction of its own, committed when released."""
+    await start_writing(session)
+    async with session.begin_nested():
+        yield
+
+
 def is_postgres(session_or_conn: AsyncSession | Connection) -> bool:
     bind = session_or_conn.bind if isinstance(session_or_conn, AsyncSession) else session_or_conn
     return bind is not None and bind.dialect.name == "postgresql"

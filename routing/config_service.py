@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, UnprocessableContent
 from plateaux.platform.publish import publish
 from plateaux.platform.types import utcnow
@@ -67,7 +68,7 @@ async def _flush_unique(session: AsyncSession, message: str) -> None:
     """Flush in a savepoint: a unique-constraint race becomes a 409 and the unit of work
     stays usable (a console page can still re-render with the reason)."""
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(message) from exc

@@ -32,7 +32,7 @@ from starlette.datastructures import FormData
 
 from plateaux.platform.auth.models import SsoProvider
 from plateaux.platform.auth.subject import Scope
-from plateaux.platform.database import start_writing
+from plateaux.platform.database import savepoint
 from plateaux.platform.deps import AdminConsole, ConsoleContext, DbSession, ServicesDep
 from plateaux.platform.deps import SupervisorConsole as ManagerConsole
 from plateaux.platform.errors import ProblemError, UnprocessableContent
@@ -291,11 +291,8 @@ def _page_number(request: Request) -> int:
 
 
 async def _attempt(session: AsyncSession, change: Callable[[], Awaitable[T]]) -> T:
-    """Run a change in a savepoint: refused part-way, it leaves nothing behind. The
-    savepoint nests in the request's transaction (on SQLite one taken before any write
-    would be a transaction of its own, committed when released)."""
-    await start_writing(session)
-    async with session.begin_nested():
+    """Run a change in a savepoint: refused part-way, it leaves nothing behind."""
+    async with savepoint(session):
         return await change()
 
 

@@ -43,7 +43,7 @@ from plateaux.channels.email.sending import smtp_check
 from plateaux.channels.email.settings import email_settings
 from plateaux.channels.storage import StorageError, new_key
 from plateaux.platform.auth.subject import Subject
-from plateaux.platform.database import after_commit
+from plateaux.platform.database import after_commit, savepoint
 from plateaux.platform.errors import (
     Conflict,
     Forbidden,
@@ -104,7 +104,7 @@ def _check_security(mailbox: Mailbox) -> None:
 
 async def _flush_unique(session: AsyncSession) -> None:
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("Another mailbox already answers as this address.") from exc

@@ -30,6 +30,7 @@ from plateaux.channels.voip.schemas import (
 )
 from plateaux.embed.models import Widget
 from plateaux.platform.auth.subject import Subject
+from plateaux.platform.database import savepoint
 from plateaux.platform.errors import Conflict, UnprocessableContent
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
@@ -136,7 +137,7 @@ async def _check_ivr(session: AsyncSession, tenant_id: uuid.UUID,
 
 async def _flush_unique(session: AsyncSession, message: str) -> None:
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await session.flush()
     except IntegrityError as error:
         raise Conflict(message) from error

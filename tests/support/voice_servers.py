@@ -363,6 +363,9 @@ def _alaw(sample: int) -> int:
     return (value | sign) ^ 0x55
 
 
+KEY_MILLISECONDS = 400
+
+
 def caller_scenario(folder: Path, *, caller: str, keys: list[tuple[float, str]],
                     talk_seconds: float) -> str:
     """A caller who waits, presses ``keys`` (pause in seconds before each), talks for
@@ -373,6 +376,10 @@ def caller_scenario(folder: Path, *, caller: str, keys: list[tuple[float, str]],
         steps.append(f'  <pause milliseconds="{int(pause * 1000)}"/>')
         steps.append(f'  <nop><action><exec play_pcap_audio="{stream.key(key)}"/>'
                      f'</action></nop>')
+        # The key's 200 ms (tone, then its end three times) go out before the next file
+        # starts: a file played at once after it raced it on the same stream, and a busy
+        # machine then lost the key.
+        steps.append(f'  <pause milliseconds="{KEY_MILLISECONDS}"/>')
     if talk_seconds > 0:
         steps.append(f'  <nop><action><exec play_pcap_audio="{stream.speech(talk_seconds)}"/>'
                      f'</action></nop>')

@@ -16,6 +16,9 @@ export class ChatTab {
     this.lastSeq = 0;
     this.seen = new Set();
     this.pending = new Map(); // client_id -> element, until the server numbers it
+    // Sends go out one after another: two requests in flight could be numbered in the
+    // other order, and the customer would read the agent's lines swapped.
+    this.outgoing = Promise.resolve();
     this.conversationId = null;
     this.socket = null;
     this.root = document.getElementById("chat-template").content.firstElementChild.cloneNode(true);
@@ -163,6 +166,13 @@ export class ChatTab {
     this.pending.set(clientId, item);
     this.q(".messages").append(item);
     const message = { client_id: clientId, text, kind, attachments };
+    const sent = this.outgoing.then(() => this.post(message, item));
+    this.outgoing = sent.catch(() => undefined);
+    return sent;
+  }
+
+  async post(message, item) {
+    const clientId = message.client_id;
     // The client id makes a retried send idempotent: a lost response never doubles it.
     for (let attempt = 0; attempt < 5; attempt += 1) {
       try {

@@ -12,7 +12,6 @@ rebinding) cannot slip through.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import ssl
@@ -25,6 +24,7 @@ import httpcore
 import httpx
 
 from plateaux.platform.errors import BadRequest
+from plateaux.platform.netguard import resolve_host
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,8 +41,7 @@ class BlockedAddress(BadRequest):
 
 
 async def system_resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+    return await resolve_host(host, port)
 
 
 @dataclass(frozen=True)

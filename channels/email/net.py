@@ -4,9 +4,10 @@ stage a connection failed at, so "test connection" can say what went wrong."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
+
+from plateaux.platform.netguard import UnresolvableHost, is_public_address, resolve_host
 
 
 class ConnectionProblem(Exception):
@@ -19,28 +20,20 @@ class ConnectionProblem(Exception):
         self.detail = detail
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 async def check_host(host: str, port: int, *, allow_private: bool, timeout: float) -> None:
     """The host must resolve, and (unless allowed) only to public addresses: a tenant may
     not make the platform talk to its internal network."""
     try:
         async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+            addresses = await resolve_host(host, port)
+    except UnresolvableHost as exc:
         raise ConnectionProblem("dns", f"the host '{host}' cannot be resolved") from exc
     except TimeoutError as exc:
         raise ConnectionProblem("dns", f"resolving '{host}' timed out") from exc
     if allow_private:
         return
-    for info in infos:
-        if not _is_public(str(info[4][0])):
+    for address in addresses:
+        if not is_public_address(address):
             raise ConnectionProblem(
                 "address", f"the host '{host}' resolves to a private address")
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -52,6 +50,7 @@ from plateaux.embed import service as embed
 from plateaux.embed.models import Visitor, Widget
 from plateaux.platform.auth.subject import Scope, Subject
 from plateaux.platform.errors import Conflict, Forbidden, NotFound, UnprocessableContent
+from plateaux.platform.netguard import UnresolvableHost, is_public_address, resolve_host
 from plateaux.platform.publish import publish
 from plateaux.platform.services import Services
 from plateaux.platform.types import utcnow
@@ -411,13 +410,12 @@ async def check_sip_address(address: str, *, allow_private: bool) -> str:
                                    extra={"field": "address"})
     if not allow_private:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(hostname.strip("[]"), None)
-        except socket.gaierror as error:
+            addresses = await resolve_host(hostname.strip("[]"))
+        except UnresolvableHost as error:
             raise UnprocessableContent(f"The host '{hostname}' cannot be resolved.",
                                        extra={"field": "address"}) from error
-        for info in infos:
-            ip = ipaddress.ip_address(str(info[4][0]))
-            if not ip.is_global or ip.is_multicast:
+        for found in addresses:
+            if not is_public_address(found):
                 raise UnprocessableContent("This SIP address is on a private network.",
                                            extra={"field": "address"})
     return f"sip:{user}@{host}"

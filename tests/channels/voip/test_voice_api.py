@@ -151,6 +151,10 @@ async def test_agents_set_where_their_calls_ring(client: httpx.AsyncClient,
                              json={"mode": "sip", "address": "sip:me@10.1.2.3"}), 422)
     problem(await client.put(f"{API}/voice/me/reach", headers=agent_h,
                              json={"mode": "sip", "address": "not an address"}), 422)
+    # Host names no resolver can take (IDNA refuses them) are refused the same way.
+    for host in ("\x90pbx.example.com", "a" * 64 + ".example.com"):
+        problem(await client.put(f"{API}/voice/me/reach", headers=agent_h,
+                                 json={"mode": "sip", "address": f"sip:me@{host}"}), 422)
     back = await client.put(f"{API}/voice/me/reach", headers=agent_h,
                             json={"mode": "browser", "address": "ignored"})
     assert back.json() == {**back.json(), "mode": "browser", "address": ""}

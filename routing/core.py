@@ -58,7 +58,7 @@ from plateaux.routing.lifecycle import (
     start_wrap_up,
     update_agent,
 )
-from plateaux.routing.snapshot import Snapshot
+from plateaux.routing.snapshot import ContactKey, Snapshot
 from plateaux.routing.state import (
     CHATS_BESIDE_CALLS,
     DEFAULT_CAPACITY,
@@ -230,6 +230,7 @@ def _best_for_agent(snapshot: Snapshot, agent: AgentState, now: float) -> Contac
     if not channels:
         return None
     contacts = snapshot.contacts
+    skills = agent.skills
     best: ContactState | None = None
     best_rank: Rank | None = None
     for _p, _age, contact_id in snapshot.waiting_for_agent(agent.id):
@@ -250,18 +251,29 @@ def _best_for_agent(snapshot: Snapshot, agent: AgentState, now: float) -> Contac
             if state.limits and blocked(snapshot, queue, state, agent):
                 continue
         oldest_allowed = now - membership.delay
+        # The queue's own order (FIFO or LIFO) picks among its channels and need groups.
+        queue_best: tuple[ContactKey, ContactState] | None = None
         for channel in channels:
-            for negative_priority, _age, contact_id in snapshot.waiting(queue_id, channel):
-                if best_rank is not None and (tier, negative_priority) > best_rank[:2]:
-                    break  # the rest of this list ranks lower still
-                contact = contacts[contact_id]
-                if contact.created_at > oldest_allowed:
-                    continue  # too young for this agent's delay on this queue
-                if qualifies(snapshot, agent, contact, now):
-                    rank = (tier, negative_priority, contact.created_at, contact_id)
-                    if best_rank is None or rank < best_rank:
-                        best, best_rank = contact, rank
-                    break  # the first eligible is this list's best for this agent
+            # Contacts needing a level the agent lacks are passed over a group at a time.
+            for need, entries in snapshot.waiting_by_need(queue_id, channel):
+                if any(skills.get(skill, 0) < level for skill, level in need):
+                    continue
+                for entry in entries:
+                    if best_rank is not None and (tier, entry[0]) > best_rank[:2]:
+                        break  # the rest of this group ranks lower still
+                    if queue_best is not None and entry >= queue_best[0]:
+                        break  # nothing further in this group comes before what was found
+                    contact = contacts[entry[2]]
+                    if contact.created_at > oldest_allowed:
+                        continue  # too young for this agent's delay on this queue
+                    if qualifies(snapshot, agent, contact, now):
+                        queue_best = (entry, contact)
+                        break  # the first eligible is this group's best for this agent
+        if queue_best is not None:
+            contact = queue_best[1]
+            rank = (tier, -contact.priority, contact.created_at, contact.id)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = contact, rank
     return best
 
 

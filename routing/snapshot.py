@@ -14,6 +14,10 @@ A decision must not scan 10,000 agents or every waiting contact, so the snapshot
 - per (queue, channel), the waiting contacts sorted in the queue's order (priority first,
   then age, oldest or newest first); contacts routed to a named agent wait in that agent's
   own list instead;
+- the same lists split by what the contacts' current steps need (their required skill
+  levels), so an agent who becomes free passes over, in one test, every contact asking for
+  a level they lack: on a busy floor most waiting contacts are young ones still asking for
+  the first step's experts;
 - per queue and threshold, how many agents of the group hold a contact of the queue, and
   how many of the queue's contacts the group accepted.
 
@@ -47,6 +51,8 @@ from plateaux.routing.state import (
 AgentKey = tuple[int, float, str]
 # (-priority, age key, contact id): highest priority, then the queue's age order, first.
 ContactKey = tuple[int, float, str]
+# Required (skill, level) pairs of a contact's current step, sorted; () needs nothing.
+Need = tuple[tuple[str, int], ...]
 # (queue, channel, membership delay, skill, level): skill "" (level 0) lists every agent.
 FreeBucket = tuple[str, str, float, str, int]
 
@@ -78,10 +84,12 @@ class Snapshot:
         self._indexed_skills: dict[str, tuple[str, ...]] = {}  # queue -> skills split by
         self._levels: dict[tuple[str, str], list[int]] = {}  # (queue, skill) -> levels seen
         self._waiting: dict[tuple[str, str], list[ContactKey]] = {}
+        self._waiting_by_need: dict[tuple[str, str], dict[Need, list[ContactKey]]] = {}
         self._queue_channels: dict[str, set[str]] = {}
         self._direct: dict[str, list[ContactKey]] = {}
-        self._contact_at: dict[str, tuple[list[ContactKey] | None, ContactKey,
-                                          tuple[str, ...], str | None]] = {}
+        self._contact_at: dict[str, tuple[list[ContactKey] | None,
+                                          tuple[dict[Need, list[ContactKey]], Need] | None,
+                                          ContactKey, tuple[str, ...], str | None]] = {}
         self._members: dict[str, set[str]] = {}
         self._delays: dict[str, tuple[float, ...]] = {}
         self._delay_counts: dict[str, dict[float, int]] = {}  # queue -> delay -> members
@@ -281,28 +289,40 @@ class Snapshot:
         for agent_id in holders:
             self._hold(agent_id, contact.queue_id, +1)
         entries: list[ContactKey] | None = None
+        needed: tuple[dict[Need, list[ContactKey]], Need] | None = None
+        key = self.contact_key(contact)
         if contact.status != ContactStatus.QUEUED:
             pass
         elif contact.target_agent is not None:
             entries = self._direct.setdefault(contact.target_agent, [])
         elif contact.queue_id is not None:
-            entries = self._waiting.setdefault((contact.queue_id, contact.channel), [])
+            bucket = (contact.queue_id, contact.channel)
+            entries = self._waiting.setdefault(bucket, [])
             self._queue_channels.setdefault(contact.queue_id, set()).add(contact.channel)
-        key = self.contact_key(contact)
+            by_need = self._waiting_by_need.setdefault(bucket, {})
+            need = need_of(contact.required_skills)
+            insort(by_need.setdefault(need, []), key)
+            needed = (by_need, need)
         if entries is not None:
             insort(entries, key)
         # What was indexed is remembered, so un-indexing never depends on the current value.
-        self._contact_at[contact.id] = (entries, key, holders, contact.queue_id)
+        self._contact_at[contact.id] = (entries, needed, key, holders, contact.queue_id)
 
     def _unindex_contact(self, contact_id: str) -> None:
         placed = self._contact_at.pop(contact_id, None)
         if placed is None:
             return
-        entries, key, holders, queue_id = placed
+        entries, needed, key, holders, queue_id = placed
         for agent_id in holders:
             self._hold(agent_id, queue_id, -1)
         if entries is not None:
             del entries[bisect_left(entries, key)]
+        if needed is not None:
+            by_need, need = needed
+            alike = by_need[need]
+            del alike[bisect_left(alike, key)]
+            if not alike:
+                del by_need[need]  # steps asking for rare levels leave nothing behind
 
     def _hold(self, agent_id: str, queue_id: str | None, delta: int) -> None:
         if queue_id is None:
@@ -407,6 +427,13 @@ class Snapshot:
     def waiting(self, queue_id: str, channel: str) -> Sequence[ContactKey]:
         return self._waiting.get((queue_id, channel), ())
 
+    def waiting_by_need(self, queue_id: str,
+                        channel: str) -> Iterable[tuple[Need, Sequence[ContactKey]]]:
+        """The waiting contacts of ``waiting`` grouped by what their step needs, each
+        group in the queue's order."""
+        by_need = self._waiting_by_need.get((queue_id, channel))
+        return by_need.items() if by_need else ()
+
     def waiting_channels(self, queue_id: str) -> Iterable[str]:
         return self._queue_channels.get(queue_id, ())
 
@@ -455,6 +482,11 @@ class Snapshot:
         if cacheable:
             self._on_duty_cache[cache_key] = found
         return found
+
+def need_of(required_skills: Mapping[str, int]) -> Need:
+    """A step's requirements as a key: levels of 0 or less ask for nothing."""
+    return tuple(sorted((skill, level) for skill, level in required_skills.items() if level > 0))
+
 
 def agent_view(agent: AgentState, contact: ContactState | None = None) -> dict[str, object]:
     """What an agent expression sees: the agent's fields and attributes, and the contact's

@@ -223,6 +223,43 @@ def test_lifo_queue_serves_the_newest_first() -> None:
     assert offer is not None and offer.contact_id == "c1"
 
 
+def test_lifo_holds_across_channels_and_required_levels() -> None:
+    # The newest contact the agent can take wins, whichever channel it came by and whatever
+    # level its step asks for (the snapshot keeps those apart to spare the walk).
+    snapshot = Snapshot(queues=[Queue("q", ordering=Ordering.LIFO)],
+                        agents=[agent("a", presence=Presence.AWAY, skills={"fr": 3})])
+    add_contact(snapshot, waiting("old-chat", at=1.0))
+    add_contact(snapshot, waiting("new-email", at=6.0, channel="email",
+                                  required_skills={"fr": 2}))
+    add_contact(snapshot, waiting("newer-expert", at=7.0, required_skills={"fr": 4}))
+    add_contact(snapshot, waiting("mid-chat", at=4.0, required_skills={"fr": 0}))
+    set_presence(snapshot, "a", Presence.AVAILABLE, now=10)
+    offer = decide_for_agent(snapshot, snapshot.agents["a"], now=10)
+    assert offer is not None and offer.contact_id == "new-email"
+
+
+def test_a_free_agent_passes_over_contacts_asking_a_level_they_lack() -> None:
+    snapshot = Snapshot(queues=[Queue("q")],
+                        agents=[agent("a", presence=Presence.AWAY, skills={"de": 2})])
+    for i in range(5):
+        add_contact(snapshot, waiting(f"expert-{i}", at=float(i), required_skills={"de": 4}))
+    add_contact(snapshot, waiting("plain", at=9.0, required_skills={"de": 1}))
+    set_presence(snapshot, "a", Presence.AVAILABLE, now=10)
+    offer = decide_for_agent(snapshot, snapshot.agents["a"], now=10)
+    assert offer is not None and offer.contact_id == "plain"
+    apply_offer(snapshot, offer, 10)
+    assert decide_for_agent(snapshot, snapshot.agents["a"], now=10) is None
+    # Its workflow relaxes the oldest one's step: the agent can take it now.
+    snapshot.change_contact("expert-0", required_skills={"de": 2})
+    offer = decide_for_agent(snapshot, snapshot.agents["a"], now=11)
+    assert offer is not None and offer.contact_id == "expert-0"
+    # Nothing is left behind in the groups once the contacts are gone.
+    for contact_id in [c for c in snapshot.contacts]:
+        snapshot.remove_contact(contact_id)
+    assert list(snapshot.waiting_by_need("q", "chat")) == []
+    assert list(snapshot.waiting("q", "chat")) == []
+
+
 def test_batch_respects_contact_order_and_agent_tiers() -> None:
     # One agent, two queues: the batch must give them their priority-1 queue's contact even
     # though the other queue's contact has the higher contact priority.

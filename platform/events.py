@@ -171,10 +171,19 @@ class Subscription:
         self._ready = asyncio.Event()
         self._closed = False
         self.dropped = 0
+        # Times the bus's connection came back: whatever was published meanwhile is lost.
+        self.interruptions = 0
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def lapses(self) -> int:
+        """Grows whenever this subscriber may have missed events (dropped from a full
+        buffer, or published while the bus was reconnecting): a consumer whose state is
+        not in stored sequence numbers resynchronises when it changes."""
+        return self.dropped + self.interruptions
 
     def _offer(self, event: Event) -> None:
         if len(self._pending) >= self._max_pending:
@@ -578,6 +587,8 @@ class RedisEventBus(EventBus):
                 try:
                     self._pubsub = await self._open_pubsub()
                     logger.info("event bus reconnected to Redis")
+                    for subscription in {s for subs in self._local.values() for s in subs}:
+                        subscription.interruptions += 1
                     return
                 except Exception as exc:
                     # Whatever the cause (Redis down, restarting, refusing us), retrying

@@ -33,6 +33,9 @@ from plateaux.routing.state import Channel, Presence
 
 router = APIRouter(tags=["routing"])
 
+# How often an agent connection looks whether its subscription may have missed events.
+LAPSE_CHECK_SECONDS = 1.0
+
 Reader = Annotated[Subject, Depends(require_scope(Scope.CONTACTS_READ))]
 Writer = Annotated[Subject, Depends(require_scope(Scope.CONTACTS_WRITE))]
 StatusName = Literal["queued", "offered", "assigned", "wrap_up", "completed", "abandoned",
@@ -244,14 +247,36 @@ async def agent_connection(websocket: WebSocket) -> None:
     async with services.bus.subscribe(tenant_id, [f"user:{agent_id}"]) as events:
         await routing.connection_opened(tenant_id, agent_id, connection)
 
-        async def forward() -> None:
-            async for event in events:
-                await websocket.send_json({"type": event.type, "payload": event.payload})
+        async def announce_offers() -> None:
+            for payload in await routing.pending_offers(tenant_id, agent_id):
+                await websocket.send_json({"type": "routing.offer", "payload": payload})
 
-        sender = asyncio.create_task(forward())
+        async def forward() -> None:
+            # The bus may lose events (a reconnection, a full buffer); offers are not in
+            # stored sequence numbers a console could resume from, so the pending ones
+            # are told again whenever the subscription says it may have missed some.
+            seen = events.lapses
+            while True:
+                event = await events.get(timeout=LAPSE_CHECK_SECONDS)
+                if event is None and events.closed:
+                    return
+                if event is not None:
+                    await websocket.send_json({"type": event.type, "payload": event.payload})
+                if events.lapses != seen:
+                    seen = events.lapses
+                    await announce_offers()
+
         try:
             await websocket.send_json({"type": "connected", "payload": {
                 "agent_id": str(agent_id), "connection": connection}})
+            # Offers made before this connection (to the agent's other console) are told
+            # first; events published since wait in the subscription, so they come after.
+            await announce_offers()
+        except (WebSocketDisconnect, RuntimeError):
+            await routing.connection_closed(tenant_id, agent_id, connection)
+            return
+        sender = asyncio.create_task(forward())
+        try:
             while True:
                 message = await websocket.receive_json()
                 if isinstance(message, dict) and message.get("type") == "ping":

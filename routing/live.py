@@ -34,7 +34,13 @@ from plateaux.routing import live_repository as repo
 from plateaux.routing.engine import Outcome
 from plateaux.routing.lifecycle import FollowUp, TransitionError
 from plateaux.routing.records import agent_key, contact_key
-from plateaux.routing.router import Notes, Result, RoutingConflict, TenantRouter
+from plateaux.routing.router import (
+    Notes,
+    Result,
+    RoutingConflict,
+    TenantRouter,
+    offer_payload,
+)
 from plateaux.routing.state import ContactState, ContactStatus, Presence
 from plateaux.routing.store import RoutingStore
 from plateaux.routing.workflows import Placement
@@ -430,6 +436,20 @@ class RoutingService:
         await self.store.connection_opened(str(tenant_id), str(agent_id), connection,
                                            self.process)
         self._gone_since.get(tenant_id, {}).pop(str(agent_id), None)
+
+    async def pending_offers(self, tenant_id: uuid.UUID,
+                             agent_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The offers waiting for this agent's answer, as ``routing.offer`` payloads,
+        oldest first, once this process has applied every commit made so far: what a
+        console that just connected, or whose events may have been lost, must be told."""
+        router = await self.router(tenant_id)
+        await self._catch_up(router)
+        agent = str(agent_id)
+        waiting = sorted((c for c in router.snapshot.contacts.values()
+                          if c.status == ContactStatus.OFFERED and agent in c.offered_to),
+                         key=lambda c: (c.created_at, c.id))
+        return [offer_payload(c.id, c.channel, c.queue_id, c.offer_expires_at, c)
+                for c in waiting]
 
     async def connection_closed(self, tenant_id: uuid.UUID, agent_id: uuid.UUID,
                                 connection: str) -> None:

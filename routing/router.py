@@ -687,9 +687,8 @@ class TenantRouter:
         for result in results:
             for offer in result.outcome.offers:
                 contact = self.snapshot.contacts.get(offer.contact_id)
-                payload = {"contact_id": offer.contact_id, "channel": offer.channel,
-                           "queue_id": offer.queue_id, "expires_at": offer.expires_at,
-                           "attributes": dict(contact.attributes) if contact else {}}
+                payload = offer_payload(offer.contact_id, offer.channel, offer.queue_id,
+                                        offer.expires_at, contact)
                 for agent_id in offer.agent_ids:
                     add("routing.offer", payload, f"user:{agent_id}")
             for event in result.events:
@@ -798,6 +797,14 @@ def _withdrawn_offers(seen: ContactSeen | None, contact: ContactState) -> list[s
     still = set(contact.offered_to) if contact.status == ContactStatus.OFFERED else set()
     return [a for a in seen.offered_to if a not in still and a != contact.agent_id
             and a not in contact.rejected_by]
+
+
+def offer_payload(contact_id: str, channel: str, queue_id: str | None,
+                  expires_at: float | None, contact: ContactState | None) -> dict[str, Any]:
+    """What an agent's console is told of an offer (``routing.offer``)."""
+    return {"contact_id": contact_id, "channel": channel, "queue_id": queue_id,
+            "expires_at": expires_at,
+            "attributes": dict(contact.attributes) if contact is not None else {}}
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -232,6 +232,7 @@ async def test_a_stalled_subscriber_loses_its_oldest_events_and_blocks_nobody(
             received += await receive(reader, 1)
         assert received == list(range(10))
         await eventually(lambda: stalled.dropped == 7)
+        assert stalled.lapses == 7 and reader.lapses == 0  # the stalled one knows it missed
         assert await receive(stalled, 3) == [7, 8, 9]
         assert await stalled.get(timeout=0.1) is None
 
@@ -436,6 +437,7 @@ async def test_the_bus_reconnects_and_resubscribes_after_losing_its_connection(
             bus.subscribe(tenant, ["tenant", "role:agent"]) as sub:
         await bus.publish(probe(tenant, n=0))
         assert await receive(sub, 1) == [0]
+        assert sub.lapses == 0
         for connection in await connections_named(redis_client, name):
             await redis_client.client_kill_filter(_id=connection["id"])
         # Events published while the bus is disconnected are lost by design (clients catch
@@ -448,6 +450,8 @@ async def test_the_bus_reconnects_and_resubscribes_after_losing_its_connection(
                 await bus.publish(probe(tenant, "role:agent", n))
                 got = await sub.get(timeout=0.1)
         assert bus.reconnects >= 1
+        # The subscriber is told it may have missed events (once per reconnection).
+        assert sub.lapses == bus.reconnects
         # Both channels came back, and a subscription opened now works as well.
         await bus.publish(probe(tenant, "tenant", 1000))
         async with bus.subscribe(tenant, ["role:supervisor"]) as late:

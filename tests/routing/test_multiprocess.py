@@ -188,6 +188,43 @@ async def test_the_console_connection_authenticates_pings_and_carries_offers_and
     assert cancelled.status_code == 200, cancelled.text
 
 
+async def test_a_console_is_told_the_pending_offers_on_connecting_and_after_lost_events(
+    floor: Floor, http: httpx.AsyncClient, tenants: TenantFactory, services: Services
+) -> None:
+    world = await tenants.create()
+    queue = await add_queue(services, world, "Line", accept_timeout_seconds=120)
+    bea = await tenants.add_user(world, name="Bea")
+    await add_profile(services, world, bea, Profile({}, False, (queue.id,)))
+    desk = await Desk(floor, http, world).open()
+    first = await desk.console(bea, 0)
+    await first.connect()
+    await first.presence("available")
+    contact_id = await desk.create({"channel": "chat", "queue_id": str(queue.id)}, server=2)
+    assert (await first.expect("routing.offer"))["payload"]["contact_id"] == contact_id
+
+    # Her second console (another tab, on another process) is told of it on connecting.
+    second = await desk.console(bea, 1)
+    await second.connect()
+    offer = (await second.expect("routing.offer"))["payload"]
+    assert offer["contact_id"] == contact_id and offer["channel"] == "chat"
+    assert offer["expires_at"] is not None
+
+    # Every process's bus loses its Redis connection: what was published meanwhile is
+    # lost, so each console is told the pending offers again once its bus is back.
+    async with Redis.from_url(REDIS_URL) as redis:
+        assert await redis.client_kill_filter(_type="pubsub") >= 1
+    for console in (first, second):
+        again = await console.expect("routing.offer", timeout=20)
+        assert again["payload"]["contact_id"] == contact_id
+
+    accepted = await first.act(contact_id, "accept")
+    assert accepted.status_code == 200, accepted.text
+    done = await first.act(contact_id, "complete")
+    assert done.status_code == 200, done.text
+    await first.close()
+    await second.close()
+
+
 async def _recorded(desk: Desk, contact_id: str, kind: str) -> list[dict[str, Any]] | None:
     events = await desk.events(contact_id)
     return events if any(e["kind"] == kind for e in events) else None

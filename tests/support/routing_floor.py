@@ -244,6 +244,9 @@ async def work(console: Console, ledger: Ledger, habits: Habits, rng: random.Ran
     """Answer every offer that arrives until cancelled: accept (on any server), handle a
     moment, maybe wrap up, complete; decline a few first offers."""
     handling: set[asyncio.Task[None]] = set()
+    # An offer may be told again (the console connected, or its events may have been
+    # lost); one in hand is not answered twice, as the console does.
+    in_hand: set[str] = set()
 
     async def handle(contact_id: str) -> None:
         try:
@@ -277,6 +280,8 @@ async def work(console: Console, ledger: Ledger, habits: Habits, rng: random.Ran
                 ledger.failures.append(f"complete {contact_id}: {done.status_code} {done.text}")
         except httpx.HTTPError as error:
             ledger.failures.append(f"{contact_id}: {error!r}")
+        finally:
+            in_hand.discard(contact_id)
 
     try:
         while True:
@@ -284,8 +289,12 @@ async def work(console: Console, ledger: Ledger, habits: Habits, rng: random.Ran
             if message["type"] == "closed":
                 return
             if message["type"] == "routing.offer":
+                contact_id = message["payload"]["contact_id"]
+                if contact_id in in_hand:
+                    continue
+                in_hand.add(contact_id)
                 ledger.offers += 1
-                task = asyncio.create_task(handle(message["payload"]["contact_id"]))
+                task = asyncio.create_task(handle(contact_id))
                 handling.add(task)
                 task.add_done_callback(handling.discard)
     finally:

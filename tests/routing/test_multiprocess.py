@@ -139,16 +139,23 @@ async def status_is(desk: Desk, contact_id: str, *statuses: str) -> bool:
     return (await desk.contact(contact_id))["status"] in statuses
 
 
+async def one_agent_line(floor: Floor, http: httpx.AsyncClient, tenants: TenantFactory,
+                         services: Services, name: str) -> tuple[Desk, Any, Any]:
+    """A tenant with one queue (offers ring 2 minutes) and one agent serving it: the
+    signed-in desk, the queue and the agent."""
+    world = await tenants.create()
+    queue = await add_queue(services, world, "Line", accept_timeout_seconds=120)
+    agent = await tenants.add_user(world, name=name)
+    await add_profile(services, world, agent, Profile({}, False, (queue.id,)))
+    return await Desk(floor, http, world).open(), queue, agent
+
+
 # --- 4. the console's WebSocket against a live server ---------------------------------------
 
 async def test_the_console_connection_authenticates_pings_and_carries_offers_and_presence(
     floor: Floor, http: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    queue = await add_queue(services, world, "Line", accept_timeout_seconds=120)
-    ann = await tenants.add_user(world, name="Ann")
-    await add_profile(services, world, ann, Profile({}, False, (queue.id,)))
-    desk = await Desk(floor, http, world).open()
+    desk, queue, ann = await one_agent_line(floor, http, tenants, services, "Ann")
 
     for headers in ({"Authorization": "Bearer not-a-token"}, {}):
         with pytest.raises(ConnectionClosed) as closed:
@@ -191,11 +198,7 @@ async def test_the_console_connection_authenticates_pings_and_carries_offers_and
 async def test_a_console_is_told_the_pending_offers_on_connecting_and_after_lost_events(
     floor: Floor, http: httpx.AsyncClient, tenants: TenantFactory, services: Services
 ) -> None:
-    world = await tenants.create()
-    queue = await add_queue(services, world, "Line", accept_timeout_seconds=120)
-    bea = await tenants.add_user(world, name="Bea")
-    await add_profile(services, world, bea, Profile({}, False, (queue.id,)))
-    desk = await Desk(floor, http, world).open()
+    desk, queue, bea = await one_agent_line(floor, http, tenants, services, "Bea")
     first = await desk.console(bea, 0)
     await first.connect()
     await first.presence("available")

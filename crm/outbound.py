@@ -40,17 +40,13 @@ class BlockedAddress(BadRequest):
     """The URL leads to an address tenants may not reach."""
 
 
-async def system_resolve(host: str, port: int) -> list[str]:
-    return await resolve_host(host, port)
-
-
 @dataclass(frozen=True)
 class Guard:
     allowed: tuple[Network, ...] = ()
-    resolve: Resolver = system_resolve
+    resolve: Resolver = resolve_host
 
     @classmethod
-    def from_settings(cls, networks: Iterable[str], resolve: Resolver = system_resolve
+    def from_settings(cls, networks: Iterable[str], resolve: Resolver = resolve_host
                       ) -> Guard:
         return cls(tuple(ipaddress.ip_network(n, strict=False) for n in networks), resolve)
 

@@ -61,9 +61,7 @@ async def availability(session: AsyncSession, services: Services,
             stats = router.engine.context.stats.get(queue_id)
             if stats is None:
                 continue
-            waiting = sum(len(snapshot.waiting(queue_id, ch))
-                          for ch in snapshot.waiting_channels(queue_id))
-            wait = estimate_wait(stats, waiting + 1)
+            wait = estimate_wait(stats, snapshot.waiting_count(queue_id) + 1)
             if wait is not None:
                 waits.append(wait)
         return Availability(open=is_open, agents_available=available,

@@ -62,11 +62,7 @@ def position_in_queue(snapshot: Snapshot, contact: ContactState,
         return 0
     key = snapshot.contact_key(contact if contact.queue_id == target
                                else replace(contact, queue_id=target))
-    ahead = 0
-    for channel in snapshot.waiting_channels(target):
-        entries = snapshot.waiting(target, channel)
-        ahead += bisect_left(entries, key)
-    return ahead + 1
+    return snapshot.waiting_ahead(target, key) + 1
 
 
 @dataclass

@@ -12,12 +12,11 @@ A decision must not scan 10,000 agents or every waiting contact, so the snapshot
   A queue's skills are indexed when a decision first asks for one, up to
   ``MAX_INDEXED_SKILLS`` per queue, since every indexed skill adds a list per agent move;
 - per (queue, channel), the waiting contacts sorted in the queue's order (priority first,
-  then age, oldest or newest first); contacts routed to a named agent wait in that agent's
-  own list instead;
-- the same lists split by what the contacts' current steps need (their required skill
-  levels), so an agent who becomes free passes over, in one test, every contact asking for
-  a level they lack: on a busy floor most waiting contacts are young ones still asking for
-  the first step's experts;
+  then age, oldest or newest first), grouped by what their current steps need (their
+  required skill levels), so an agent who becomes free passes over, in one test, every
+  contact asking for a level they lack: on a busy floor most waiting contacts are young
+  ones still asking for the first step's experts; contacts routed to a named agent wait in
+  that agent's own list instead;
 - per queue and threshold, how many agents of the group hold a contact of the queue, and
   how many of the queue's contacts the group accepted.
 
@@ -83,7 +82,6 @@ class Snapshot:
         self._agent_at: dict[str, tuple[AgentKey, tuple[FreeBucket, ...]]] = {}
         self._indexed_skills: dict[str, tuple[str, ...]] = {}  # queue -> skills split by
         self._levels: dict[tuple[str, str], list[int]] = {}  # (queue, skill) -> levels seen
-        self._waiting: dict[tuple[str, str], list[ContactKey]] = {}
         self._waiting_by_need: dict[tuple[str, str], dict[Need, list[ContactKey]]] = {}
         self._queue_channels: dict[str, set[str]] = {}
         self._direct: dict[str, list[ContactKey]] = {}
@@ -297,7 +295,6 @@ class Snapshot:
             entries = self._direct.setdefault(contact.target_agent, [])
         elif contact.queue_id is not None:
             bucket = (contact.queue_id, contact.channel)
-            entries = self._waiting.setdefault(bucket, [])
             self._queue_channels.setdefault(contact.queue_id, set()).add(contact.channel)
             by_need = self._waiting_by_need.setdefault(bucket, {})
             need = need_of(contact.required_skills)
@@ -424,18 +421,25 @@ class Snapshot:
                 self._unindex_agent(agent_id)
                 self._index_agent(self.agents[agent_id])
 
-    def waiting(self, queue_id: str, channel: str) -> Sequence[ContactKey]:
-        return self._waiting.get((queue_id, channel), ())
-
     def waiting_by_need(self, queue_id: str,
                         channel: str) -> Iterable[tuple[Need, Sequence[ContactKey]]]:
-        """The waiting contacts of ``waiting`` grouped by what their step needs, each
-        group in the queue's order."""
+        """The queue's contacts of this channel waiting, grouped by what their step
+        needs, each group in the queue's order."""
         by_need = self._waiting_by_need.get((queue_id, channel))
         return by_need.items() if by_need else ()
 
-    def waiting_channels(self, queue_id: str) -> Iterable[str]:
-        return self._queue_channels.get(queue_id, ())
+    def _waiting_groups(self, queue_id: str) -> Iterable[Sequence[ContactKey]]:
+        for channel in self._queue_channels.get(queue_id, ()):
+            yield from self._waiting_by_need.get((queue_id, channel), {}).values()
+
+    def waiting_count(self, queue_id: str) -> int:
+        """The queue's contacts waiting, all channels."""
+        return sum(len(group) for group in self._waiting_groups(queue_id))
+
+    def waiting_ahead(self, queue_id: str, key: ContactKey) -> int:
+        """How many of the queue's waiting contacts (all channels) come before ``key``
+        in the queue's order."""
+        return sum(bisect_left(group, key) for group in self._waiting_groups(queue_id))
 
     def waiting_for_agent(self, agent_id: str) -> Sequence[ContactKey]:
         """Contacts routed directly to this agent, best first."""
@@ -482,6 +486,7 @@ class Snapshot:
         if cacheable:
             self._on_duty_cache[cache_key] = found
         return found
+
 
 def need_of(required_skills: Mapping[str, int]) -> Need:
     """A step's requirements as a key: levels of 0 or less ask for nothing."""

@@ -26,21 +26,26 @@ _EMAIL = re.compile(r"\bmailto:[^\s<>\"'&]+@[^\s<>\"'&]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
 
 
+# Built once: a call of nh3.clean with options builds its sanitizer anew each time, which
+# was nine tenths of the time of sanitising a chat message.
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags={"script", "style"},
+    # "*" replaces the default generic attributes (title, lang) with none.
+    attributes={"a": {"href"}, "*": set()},
+    url_schemes=set(URL_SCHEMES),
+    # A relative address would resolve against whatever page shows the message.
+    url_relative="deny",
+    link_rel=LINK_REL,
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    strip_comments=True,
+)
+_TEXT_ONLY = nh3.Cleaner(tags=set())
+
+
 def clean_html(value: str) -> str:
     """Only the allowed tags; every attribute but a link's address dropped; links safe."""
-    return nh3.clean(
-        value,
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags={"script", "style"},
-        # "*" replaces the default generic attributes (title, lang) with none.
-        attributes={"a": {"href"}, "*": set()},
-        url_schemes=set(URL_SCHEMES),
-        # A relative address would resolve against whatever page shows the message.
-        url_relative="deny",
-        link_rel=LINK_REL,
-        set_tag_attribute_values={"a": {"target": "_blank"}},
-        strip_comments=True,
-    )
+    return _CLEANER.clean(value)
 
 
 def _link(match: re.Match[str]) -> str:
@@ -66,5 +71,5 @@ def render_text(text: str) -> str:
 
 def plain_text(value: str) -> str:
     """The text of sanitised HTML (for transcripts, notifications and search)."""
-    stripped = nh3.clean(value.replace("<br>", "\n"), tags=set())
+    stripped = _TEXT_ONLY.clean(value.replace("<br>", "\n"))
     return html.unescape(stripped)

@@ -196,7 +196,8 @@ async def _agent_sender(services: Services, subject: Subject,
     so the unit of work and what it read are not kept alive by the socket's frame.)"""
     async with services.unit_of_work(tenant_id=subject.tenant_id) as session:
         conversation, actor = await _load(session, subject, conversation_id)
-    audiences = [ev.agents_audience(conversation.id)]
+    # What the visitor sees too, and what only agents see (events.py).
+    audiences = [ev.public_audience(conversation.id), ev.agents_audience(conversation.id)]
     if conversation.contact_id is not None:
         audiences.append(ev.contact_audience(conversation.contact_id))
     if conversation.visitor_id is not None:

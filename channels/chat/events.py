@@ -2,7 +2,9 @@
 
 Every event's payload is the frame itself (``{"type": ...}``), so forwarding is one step.
 Audiences: ``conversation:<id>`` carries what the visitor may see; ``conversation:<id>:agents``
-carries everything (notes and whispers too) for the agent and supervisors watching.
+carries what only the agent and the supervisors watching see (notes, whispers, ratings).
+The agents' sockets subscribe to both, so an event for everyone is published once, on the
+public audience (publishing it on both was twice the bus's work for every message).
 """
 
 from __future__ import annotations
@@ -63,16 +65,12 @@ def read_frame(by_visitor: bool, seq: int) -> dict[str, Any]:
     return {"type": "read", "reader": "visitor" if by_visitor else "agent", "seq": seq}
 
 
-def both_audiences(conversation_id: uuid.UUID) -> list[str]:
-    return [public_audience(conversation_id), agents_audience(conversation_id)]
-
-
 def is_public(kind: str) -> bool:
     return MessageKind(kind) in PUBLIC_KINDS
 
 
-def audiences_for(conversation_id: uuid.UUID, kind: str) -> list[str]:
-    """Where a message of this kind goes: agents always, the visitor for public kinds."""
+def audience_for(conversation_id: uuid.UUID, kind: str) -> str:
+    """Where a message of this kind goes: everyone for public kinds, else the agents."""
     if is_public(kind):
-        return both_audiences(conversation_id)
-    return [agents_audience(conversation_id)]
+        return public_audience(conversation_id)
+    return agents_audience(conversation_id)

@@ -287,8 +287,8 @@ async def post_message(session: AsyncSession, conversation: Conversation, actor:
     session.add(message)
     await session.flush()
     frame = ev.message_frame(message)
-    for audience in ev.audiences_for(conversation.id, message.kind):
-        publish(session, conversation.tenant_id, ev.MESSAGE, frame, audience=audience)
+    publish(session, conversation.tenant_id, ev.MESSAGE, frame,
+            audience=ev.audience_for(conversation.id, message.kind))
     return message, True
 
 
@@ -342,12 +342,11 @@ async def publish_typing(services: Services, tenant_id: uuid.UUID,
                          conversation_id: uuid.UUID, actor: Actor, active: bool) -> None:
     frame = {"type": "typing", "author_type": actor.author_type.value,
              "author_name": None if actor.is_visitor else actor.name, "typing": bool(active)}
-    audiences = ([ev.agents_audience(conversation_id)] if actor.is_visitor
-                 else ev.both_audiences(conversation_id))
-    await services.bus.publish_many([
+    audience = (ev.agents_audience(conversation_id) if actor.is_visitor
+                else ev.public_audience(conversation_id))
+    await services.bus.publish(
         Event(tenant_id=tenant_id, type=ev.TYPING, audience=audience,
-              payload={**frame, "author_id": str(actor.id) if actor.id else None})
-        for audience in audiences])
+              payload={**frame, "author_id": str(actor.id) if actor.id else None}))
 
 
 async def mark_read(session: AsyncSession, conversation: Conversation, actor: Actor,
@@ -369,9 +368,8 @@ async def mark_read(session: AsyncSession, conversation: Conversation, actor: Ac
         conversation.visitor_read_seq = seq
     else:
         conversation.agent_read_seq = seq
-    for audience in ev.both_audiences(conversation.id):
-        publish(session, conversation.tenant_id, ev.READ, ev.read_frame(actor.is_visitor, seq),
-                audience=audience)
+    publish(session, conversation.tenant_id, ev.READ, ev.read_frame(actor.is_visitor, seq),
+            audience=ev.public_audience(conversation.id))
     return seq
 
 
@@ -389,8 +387,8 @@ async def end(session: AsyncSession, conversation: Conversation, *, by: str) -> 
     session.add(conversation)
     await session.flush()
     frame = {"type": "ended", "by": by}
-    for audience in ev.both_audiences(conversation.id):
-        publish(session, conversation.tenant_id, ev.ENDED, frame, audience=audience)
+    publish(session, conversation.tenant_id, ev.ENDED, frame,
+            audience=ev.public_audience(conversation.id))
     if conversation.contact_id is not None:
         routing = contact_service.routing_of(session)
         tenant_id, contact_id = conversation.tenant_id, conversation.contact_id

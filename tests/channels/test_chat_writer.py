@@ -1,15 +1,17 @@
 """A chat WebSocket's write path, in-process on the real database (one statement on
 PostgreSQL, the ORM on SQLite): consecutive numbers under concurrent senders, resends
-(racing too), the sender's and the tenant's checks, attachments, the end; and who may
-write on an agent's socket once the contact moves."""
+(racing too), the sender's and the tenant's checks, attachments, the end, a store whose
+answer was lost; and who may write on an agent's socket once the contact moves."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from plateaux.channels.chat import events as ev
 from plateaux.channels.chat import repository as repo
@@ -17,11 +19,13 @@ from plateaux.channels.chat import service as svc
 from plateaux.channels.chat import writer
 from plateaux.channels.chat.models import AuthorType, Conversation, MessageKind
 from plateaux.channels.chat.senders import AgentSender
+from plateaux.platform.database import Database
 from plateaux.platform.deps import _user_subject
 from plateaux.platform.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from plateaux.platform.services import Services
 from plateaux.tenants.models import Role, User
 from tests.channels.chat_world import API, ChatWorld, assigned_conversation, chat_world
+from tests.support.database import PG_HOST, PG_PORT
 from tests.support.factories import TenantFactory
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -198,3 +202,88 @@ async def test_read_receipts_move_forward_only_and_are_announced(
     await writer.mark_read(services, tenant_id=tenant, conversation_id=cid, actor=agent,
                            owner=None, seq=2**40)  # never past the last message
     assert await marks() == (3, 4)
+
+
+class LostReply:
+    """A TCP relay to PostgreSQL on loopback that, once armed, cuts a connection at the
+    moment the server answers the call storing a chat message: the message is committed,
+    and the application never hears it was (the database host lost mid-answer)."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.armed = False
+        self.cut = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> LostReply:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _relay(self, client_in: asyncio.StreamReader,
+                     client_out: asyncio.StreamWriter) -> None:
+        server_in, server_out = await asyncio.open_connection(PG_HOST, PG_PORT)
+        storing = asyncio.Event()
+
+        async def upstream() -> None:
+            while data := await client_in.read(65536):
+                if b"chat_store_message" in data:
+                    storing.set()
+                server_out.write(data)
+                await server_out.drain()
+            server_out.close()
+
+        async def downstream() -> None:
+            while data := await server_in.read(65536):
+                # The execution's answer (BindComplete, then its row), not the statement's
+                # preparation: dropped, and the connection with it.
+                if storing.is_set() and self.armed and data.startswith(b"2\x00\x00\x00\x04"):
+                    self.armed = False
+                    self.cut += 1
+                    client_out.transport.abort()
+                    server_out.close()
+                    return
+                client_out.write(data)
+                await client_out.drain()
+            client_out.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+
+@pytest.mark.postgres_only
+async def test_a_store_whose_answer_was_lost_is_found_and_published_once(
+    client: httpx.AsyncClient, tenants: TenantFactory, services: Services
+) -> None:
+    chat, _, conversation = await _assigned(client, tenants, services)
+    tenant, cid = conversation.tenant_id, conversation.id
+    visitor = svc.visitor_actor(chat.visitor)
+    owner = (chat.visitor.id, chat.widget.id)
+    async with LostReply() as link:
+        # In clear, so the relay can tell the store's answer from the rest.
+        url = make_url(services.settings.database_url).set(
+            host="127.0.0.1", port=link.port).update_query_dict({"ssl": "disable"})
+        database = Database(services.settings.model_copy(
+            update={"database_url": url.render_as_string(hide_password=False)}))
+        linked = dataclasses.replace(services, db=database)
+        try:
+            async with services.bus.subscribe(tenant, [ev.public_audience(cid)]) as events:
+                link.armed = True
+                for client_id in ("lost-1", None):  # by its client id, and without one
+                    sent = await writer.send(linked, tenant_id=tenant, conversation_id=cid,
+                                             actor=visitor, owner=owner, text="are you there?",
+                                             client_id=client_id)
+                    assert sent.created  # committed by the first try, found by the second
+                    published = await events.get(timeout=10)
+                    assert published is not None and published.payload["seq"] == sent.seq
+                    assert await events.get(timeout=0.3) is None  # once
+                    link.armed = True
+                assert link.cut == 2
+        finally:
+            await database.dispose()
+    stored = await _stored(services, conversation)
+    assert [text for _, text in stored].count("are you there?") == 2
+    assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))

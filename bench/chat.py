@@ -9,8 +9,10 @@ messages (2), the first at a random moment of the first ``--interval`` seconds (
 then one every ``--interval`` seconds, so the floor sends a steady conversations/interval
 messages a second (about 67). The latency is from the visitor's send to the
 agent receiving the message frame: the platform checks the sender, stores the message with
-its sequence number, commits, publishes through Redis and forwards it. The visitor's ack
-(stored and committed) is timed too.
+its sequence number, commits, publishes it and forwards it (through Redis to the other
+process with 2; with 1, the process's own subscribers get it without the trip through
+Redis, which it is still published to). The visitor's ack (stored, committed and
+published) is timed too.
 
 Warm-up, declared and reported apart (``warm_up``): the conversations are created, then
 every socket opens, then ``--settle`` seconds (3) pass before the first message, for relay

@@ -5,6 +5,14 @@ sees every event) and in-process queues in the embedded default. The tenant id i
 every channel name, so a subscriber of one tenant can never receive another tenant's event,
 whatever audience name it asks for.
 
+Order: a subscriber receives one publisher's events in the order they were published. A
+Redis bus also delivers its own process's events to that process's subscribers at once,
+without the round trip through Redis (a chat message whose visitor and agent are on one
+process is forwarded as soon as it is stored); the copy coming back from Redis is
+recognised by the process's origin tag and dropped. So events of different processes are
+not ordered among themselves: a consumer that needs an order across publishers takes it
+from the data (chat messages carry sequence numbers; read receipts only move forward).
+
 Delivery is at most once and best effort: an event published while a subscriber is
 disconnected, or pushed out of a full subscriber buffer, is lost. That is by design: events
 are published after the data they describe is committed, and clients catch up from the
@@ -82,10 +90,10 @@ class Event:
         if not self.type or not self.audience:
             raise ValueError("an event needs a type and an audience")
 
-    def to_json(self) -> str:
+    def to_json(self, *, origin: str | None = None) -> str:
         return encode_event(tenant=str(self.tenant_id), type=self.type,
                             audience=self.audience, payload=self.payload, id=self.id,
-                            occurred_at=self.occurred_at.isoformat())
+                            occurred_at=self.occurred_at.isoformat(), origin=origin)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
@@ -108,18 +116,21 @@ class Event:
 
 
 def encode_event(*, tenant: str, type: str, audience: str, payload: dict[str, Any],
-                 id: str, occurred_at: str) -> str:
+                 id: str, occurred_at: str, origin: str | None = None) -> str:
     """The wire form of an event (``Event.to_json``) from its parts, the tenant id and
     the time already written: a publisher of many events of one tenant at one moment
-    (the router) writes them once and builds no ``Event`` per message. TypeError when
-    the payload cannot be encoded."""
+    (the router) writes them once and builds no ``Event`` per message. ``origin``, the
+    publishing bus's tag, comes first, so a bus recognises its own events by their first
+    bytes. TypeError when the payload cannot be encoded."""
+    document: dict[str, Any] = {} if origin is None else {"origin": origin}
+    document.update(tenant_id=tenant, type=type, audience=audience, payload=payload, id=id,
+                    occurred_at=occurred_at)
     # orjson: a busy router publishes thousands of events a second, and the standard
     # encoder was a third of publishing. It writes NaN and infinities as null, which
     # is what a browser's JSON.parse can read.
     try:
         return orjson.dumps(
-            {"tenant_id": tenant, "type": type, "audience": audience, "payload": payload,
-             "id": id, "occurred_at": occurred_at},
+            document,
             default=_json_default,
             option=orjson.OPT_NON_STR_KEYS,
         ).decode()
@@ -137,9 +148,9 @@ def channel_name(tenant_id: uuid.UUID, audience: str) -> str:
     return channel_prefix(tenant_id) + audience
 
 
-def wire_message(event: Event) -> tuple[str, str]:
+def wire_message(event: Event, origin: str | None = None) -> tuple[str, str]:
     """The Redis bus's channel and data for ``event``: what ``RedisEventBus`` publishes."""
-    return channel_name(event.tenant_id, event.audience), event.to_json()
+    return channel_name(event.tenant_id, event.audience), event.to_json(origin=origin)
 
 
 def _channel_names(tenant_id: uuid.UUID, audiences: Sequence[str]) -> list[str]:
@@ -318,6 +329,9 @@ class RedisEventBus(EventBus):
     subscribers per channel, so Redis is only told when a channel gains its first or loses
     its last local subscriber. One reader task receives everything and fans it out.
 
+    What this bus publishes reaches its own subscribers at once (see the module's note on
+    order); the copy Redis sends back carries the bus's origin tag and is dropped.
+
     Redis pub/sub channels ignore the database number: two deployments sharing one Redis
     server share their channels too.
     """
@@ -350,6 +364,9 @@ class RedisEventBus(EventBus):
         self._live: set[str] = set()
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.reconnects = 0
+        # This bus's tag on what it publishes, and how its own events' wire form begins.
+        self._origin = uuid.uuid4().hex
+        self._own_prefix = b'{"origin":"' + self._origin.encode() + b'"'
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -417,24 +434,37 @@ class RedisEventBus(EventBus):
     # --- publishing --------------------------------------------------------------------
 
     async def publish(self, event: Event) -> None:
-        await self._ensure_started()
-        assert self._publisher is not None
-        await self._publisher.publish(channel_name(event.tenant_id, event.audience),
-                                      event.to_json())
+        await self.publish_many((event,))
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """One round trip for all of them (a routing commit publishes several at once)."""
-        wire = [wire_message(event) for event in events]
+        """Delivered here at once, then sent to Redis in one round trip (a routing commit
+        publishes several at once)."""
+        wire = [wire_message(event, self._origin) for event in events]
         if not wire:
             return
         await self._ensure_started()
         assert self._publisher is not None
+        for channel, data in wire:
+            self._deliver_here(channel, data)
+        if len(wire) == 1:
+            await self._publisher.publish(*wire[0])
+            return
         # Not a transaction: PUBLISH needs no isolation, only the order, which one
         # connection keeps.
         async with self._publisher.pipeline(transaction=False) as pipe:
             for channel, data in wire:
                 pipe.publish(channel, data)
             await pipe.execute()
+
+    def _deliver_here(self, channel: str, data: str) -> None:
+        """This process's subscribers get the event from its wire form, as they would
+        from Redis (nothing shared with the publisher)."""
+        subscribers = self._local.get(channel)
+        if not subscribers:
+            return
+        event = Event.from_json(data)
+        for subscription in list(subscribers):
+            subscription._offer(event)
 
     # --- subscribing -------------------------------------------------------------------
 
@@ -621,6 +651,9 @@ class RedisEventBus(EventBus):
         subscribers = self._local.get(channel)
         if not subscribers:
             return
+        raw = data.encode() if isinstance(data, str) else data
+        if raw.startswith(self._own_prefix):
+            return  # published here: delivered here already
         try:
             event = Event.from_json(data)
         except ValueError:

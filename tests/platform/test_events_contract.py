@@ -373,9 +373,35 @@ async def test_two_bus_instances_see_each_others_events(redis_client: Redis) -> 
             first.subscribe(tenant, ["tenant"]) as on_first, \
             second.subscribe(tenant, ["tenant"]) as on_second:
         await first.publish(probe(tenant, n=1))
+        assert await receive(on_first, 1) == [1]
+        assert await receive(on_second, 1) == [1]
         await second.publish(probe(tenant, n=2))
-        assert await receive(on_first, 2) == [1, 2]
-        assert await receive(on_second, 2) == [1, 2]
+        assert await receive(on_first, 1) == [2]
+        assert await receive(on_second, 1) == [2]
+        await first.publish_many([probe(tenant, n=3), probe(tenant, n=4)])
+        assert await receive(on_first, 2) == [3, 4]
+        assert await receive(on_second, 2) == [3, 4]
+        # Each once: a bus's own events, delivered at once, are not delivered again
+        # when Redis sends them back.
+        await second.publish(probe(tenant, n=5))
+        assert await receive(on_first, 1) == [5]
+        assert await receive(on_second, 1) == [5]
+        assert await on_first.get(timeout=0.2) is None
+        assert await on_second.get(timeout=0.2) is None
+
+
+async def test_a_process_hears_its_own_events_without_redis(redis_client: Redis) -> None:
+    # Its subscribers are served in the process, so its listening connection being down
+    # (or slow) costs them nothing of what the process itself publishes.
+    name = f"plateaux-test-{uuid.uuid4().hex[:8]}"
+    tenant = uuid.uuid4()
+    async with SlowLink(delay=0.2) as link, redis_bus(link.url, client_name=name) as bus, \
+            bus.subscribe(tenant, ["tenant"]) as sub:
+        await bus.publish(probe(tenant, n=1))
+        # Through Redis, the link alone would take 0.4 s.
+        assert await receive(sub, 1, timeout=0.1) == [1]
+        # The copy that comes back through Redis is dropped.
+        assert await sub.get(timeout=0.6) is None
 
 
 async def test_a_subscription_is_live_when_subscribe_returns(redis_client: Redis) -> None:
@@ -421,10 +447,11 @@ async def test_an_event_on_a_channel_it_does_not_belong_to_is_dropped(
 ) -> None:
     # Anyone able to PUBLISH could write tenant B's event on tenant A's channel.
     a, b = uuid.uuid4(), uuid.uuid4()
-    async with redis_bus() as bus, bus.subscribe(a, ["tenant"]) as sub:
+    async with redis_bus() as bus, redis_bus() as other, bus.subscribe(a, ["tenant"]) as sub:
         await redis_client.publish(channel_name(a, "tenant"), probe(b, n=1).to_json())
         await redis_client.publish(channel_name(a, "tenant"), b"garbage")
-        await bus.publish(probe(a, n=2))
+        # Published by another process, so it comes through Redis after those two.
+        await other.publish(probe(a, n=2))
         assert await receive(sub, 1) == [2]
 
 
@@ -433,9 +460,11 @@ async def test_the_bus_reconnects_and_resubscribes_after_losing_its_connection(
 ) -> None:
     name = f"plateaux-test-{uuid.uuid4().hex[:8]}"
     tenant = uuid.uuid4()
-    async with redis_bus(client_name=name) as bus, \
+    # What another process publishes comes through Redis (this bus's own events would
+    # reach its subscribers without it).
+    async with redis_bus(client_name=name) as bus, redis_bus() as publisher, \
             bus.subscribe(tenant, ["tenant", "role:agent"]) as sub:
-        await bus.publish(probe(tenant, n=0))
+        await publisher.publish(probe(tenant, n=0))
         assert await receive(sub, 1) == [0]
         assert sub.lapses == 0
         for connection in await connections_named(redis_client, name):
@@ -447,15 +476,15 @@ async def test_the_bus_reconnects_and_resubscribes_after_losing_its_connection(
             n = 0
             while got is None:
                 n += 1
-                await bus.publish(probe(tenant, "role:agent", n))
+                await publisher.publish(probe(tenant, "role:agent", n))
                 got = await sub.get(timeout=0.1)
         assert bus.reconnects >= 1
         # The subscriber is told it may have missed events (once per reconnection).
         assert sub.lapses == bus.reconnects
         # Both channels came back, and a subscription opened now works as well.
-        await bus.publish(probe(tenant, "tenant", 1000))
+        await publisher.publish(probe(tenant, "tenant", 1000))
         async with bus.subscribe(tenant, ["role:supervisor"]) as late:
-            await bus.publish(probe(tenant, "role:supervisor", 2000))
+            await publisher.publish(probe(tenant, "role:supervisor", 2000))
             assert await receive(late, 1) == [2000]
         # (after any event of the loop above that was still on its way)
         async with asyncio.timeout(5):
@@ -485,9 +514,10 @@ async def test_the_bus_waits_out_a_redis_outage(redis_client: Redis) -> None:
 
 async def test_an_idle_connection_is_kept_alive(redis_client: Redis) -> None:
     tenant = uuid.uuid4()
-    async with redis_bus(keepalive=0.1) as bus, bus.subscribe(tenant, ["tenant"]) as sub:
+    async with redis_bus(keepalive=0.1) as bus, redis_bus() as publisher, \
+            bus.subscribe(tenant, ["tenant"]) as sub:
         await asyncio.sleep(0.8)
-        await bus.publish(probe(tenant, n=1))
+        await publisher.publish(probe(tenant, n=1))
         assert await receive(sub, 1) == [1]
         assert bus.reconnects == 0
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
+import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
@@ -73,8 +73,9 @@ class LiveChat:
         self._send_lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
+        text = orjson.dumps(frame).decode()  # a few times the standard encoder's speed
         async with self._send_lock:
-            await self.websocket.send_text(json.dumps(frame, separators=(",", ":")))
+            await self.websocket.send_text(text)
 
     async def run(self) -> None:
         if self.services.routing is not None:
@@ -181,7 +182,7 @@ class LiveChat:
             except (WebSocketDisconnect, RuntimeError):
                 return
             try:
-                frame = json.loads(raw)
+                frame = orjson.loads(raw)
                 if not isinstance(frame, dict):
                     raise ValueError("a frame is a JSON object")
             except ValueError:

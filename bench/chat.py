@@ -30,6 +30,11 @@ one process; with two, through Redis pub/sub on one listening connection per pro
 platform's event bus does), the visitor and agent on different processes. Target: the
 platform's p99 at most 3 times the relay's.
 
+``commit_floor`` is what the platform cannot go below on this machine at that moment: the
+database's own durable commit, one INSERT committed per round trip from asyncpg at the
+same pace as the messages (the relay writes nothing; the platform commits every message
+before it is acknowledged or delivered), measured in the same run on the same database.
+
 Needs Redis (``PLATEAUX_BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0) and PostgreSQL
 on 127.0.0.1:5432 (a temporary database, migrated by the real migrations, dropped at the
 end); without PostgreSQL only the 1-process run is made, on SQLite. Every key and channel
@@ -431,6 +436,28 @@ async def platform_pairs(urls: list[str], conversations: int, chat: Any,
         return first + list(rest)
 
 
+async def commit_floor(database: Any, *, count: int, pace: float) -> dict[str, Any]:
+    """One row inserted and committed per round trip, ``pace`` seconds apart: the disk's
+    and the database's share of every message's latency."""
+    import asyncpg
+
+    url = database.owner_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(url)
+    latencies: list[float] = []
+    try:
+        await connection.execute("CREATE TABLE bench_commit_floor (id bigserial PRIMARY KEY, "
+                                 "body text NOT NULL)")
+        for _ in range(count):
+            began = time.perf_counter()
+            await connection.execute("INSERT INTO bench_commit_floor (body) VALUES ('x')")
+            latencies.append(time.perf_counter() - began)
+            await asyncio.sleep(pace)
+        await connection.execute("DROP TABLE bench_commit_floor")
+    finally:
+        await connection.close()
+    return percentiles(latencies)
+
+
 def log_tails(directory: Path, lines: int = 40) -> None:
     for log in sorted(directory.rglob("server-*.log")):
         text = log.read_text(errors="replace").splitlines()
@@ -479,6 +506,10 @@ async def bench_platform(processes: int, args: argparse.Namespace,
                                              pids=[s.process.pid for s in floor.servers])
                         result["warm_up"]["conversations_created_seconds"] = round(
                             created, 1)
+                        if backend == "postgresql":
+                            result["commit_floor"] = await commit_floor(
+                                database, count=args.conversations,
+                                pace=args.interval / args.conversations)
                         return result
                     finally:
                         await services.bus.close()

@@ -123,7 +123,9 @@ class LiveServer:
                     child.wait()
             log.close()
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    # A server starts in a few seconds on an idle machine; with four test processes each
+    # starting servers and browsers at once on two cores it has taken over 30.
+    def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

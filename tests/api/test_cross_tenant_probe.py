@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from plateaux.platform.app import API_PREFIX
@@ -231,6 +232,9 @@ def _body_for(operation: dict[str, Any], components: dict[str, Any]) -> Any:
     return None if schema is None else _example(schema, components)
 
 
+# Every route with every kind of id: over four minutes alone on a slow 2-core machine,
+# past the suite's default 300 s when other test processes share it.
+@pytest.mark.timeout(900)
 async def test_another_tenants_ids_are_not_found_on_every_route(
     app: FastAPI,
     client: httpx.AsyncClient,

@@ -47,15 +47,16 @@ SELECT chat_store_message($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::
 """
 
 # Why nothing was stored: the conversation as it is, and the message already stored under
-# this id (an earlier try of this very store) or this client id, if any.
+# this id (an earlier try of this very store) or this client id, if any. At most one
+# matches: an earlier try wrote this id with this client id, which is unique in the
+# conversation (and a NULL client id matches nothing).
 EXPLAIN = """
-SELECT c.status, c.visitor_id, c.widget_id,
-       (SELECT m.seq FROM conversation_messages m
-        WHERE m.conversation_id = c.id AND (m.id = $3::uuid OR m.client_id = $4::varchar)
-        ORDER BY m.id = $3::uuid DESC LIMIT 1) AS existing,
-       EXISTS (SELECT 1 FROM conversation_messages m
-               WHERE m.conversation_id = c.id AND m.id = $3::uuid) AS ours
+SELECT c.status, c.visitor_id, c.widget_id, m.seq AS existing, m.id = $3::uuid AS ours
 FROM conversations c
+LEFT JOIN LATERAL (SELECT seq, id FROM conversation_messages
+                   WHERE conversation_id = c.id
+                     AND (id = $3::uuid OR client_id = $4::varchar)
+                   LIMIT 1) m ON true
 WHERE c.tenant_id = $1 AND c.id = $2
 """
 
@@ -105,21 +106,22 @@ async def send(services: Services, *, tenant_id: uuid.UUID, conversation_id: uui
             async with pool.acquire() as connection:
                 store = _Store(connection, tenant_id, conversation_id)
                 refs = await store.attachments(draft.attachment_ids)
-                seq = await connection.fetchval(
-                    STORE, tenant_id, conversation_id, owner[0] if owner else None,
-                    owner[1] if owner else None, message_id, draft.kind.value,
-                    actor.author_type.value, actor.id, actor.name, draft.body, draft.text,
-                    draft.client_id, json.dumps(refs, separators=(",", ":")), created_at)
+                try:
+                    seq = await connection.fetchval(
+                        STORE, tenant_id, conversation_id, owner[0] if owner else None,
+                        owner[1] if owner else None, message_id, draft.kind.value,
+                        actor.author_type.value, actor.id, actor.name, draft.body,
+                        draft.text, draft.client_id, json.dumps(refs, separators=(",", ":")),
+                        created_at)
+                except asyncpg.UniqueViolationError:
+                    # A resend racing the first sending of the same client id, which
+                    # committed while this one waited for the conversation's row; or this
+                    # call's own first try, committed before its connection was lost. The
+                    # call's transaction has ended: the connection answers the question.
+                    seq = None
                 created = seq is not None
                 if not created:
                     seq, created = await store.explain(message_id, draft.client_id, owner)
-        except asyncpg.UniqueViolationError:
-            # A resend racing the first sending of the same client id, which committed
-            # while this one waited for the conversation's row; or this call's own first
-            # try, committed before its connection was lost.
-            async with pool.acquire() as connection:
-                store = _Store(connection, tenant_id, conversation_id)
-                seq, created = await store.explain(message_id, draft.client_id, owner)
         except _LOST as error:
             if attempt == 2:
                 raise

@@ -21,7 +21,11 @@ EXAMPLES_PER_OPERATION = 25
 
 @pytest.fixture(scope="module")
 def api_schema(live_server: LiveServer) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
+    # Fetched here rather than by schemathesis, whose loader gives up after 10 s: building the
+    # schema is the first request's work, and on a loaded machine it can take longer.
+    response = httpx.get(f"{live_server.url}/api/v1/openapi.json", timeout=120)
+    response.raise_for_status()
+    return schemathesis.openapi.from_dict(response.json())
 
 
 @pytest.fixture(scope="module")

@@ -41,9 +41,28 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _QueryStringFilter(logging.Filter):
+    """The server's own lines name a WebSocket by its path and query string; a browser
+    can put no header on a WebSocket, so the widget's visitor token travels in the query
+    (``?visitor_token=``): a credential that must not be written to logs. The query is
+    cut from every argument that is a request path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        return True
+
+
+def _without_query(value: object) -> object:
+    if isinstance(value, str) and value.startswith("/") and "?" in value:
+        return value.split("?", 1)[0] + "?[query removed]"
+    return value
+
+
 def configure_logging(*, json_logs: bool, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
+    handler.addFilter(_QueryStringFilter())
     if json_logs:
         handler.setFormatter(
             JsonFormatter(

@@ -69,6 +69,25 @@ async def test_a_dropped_visitor_resumes_without_loss_or_duplicate(
         await agent.close()
 
 
+async def test_the_visitor_token_is_not_written_to_the_server_log(
+    live_server: LiveServer, tenants: TenantFactory, services: Services
+) -> None:
+    """The widget's token travels in the WebSocket's query string (a browser sets no
+    header on one); the server logs the socket's path, never its query."""
+    chat = await chat_world(services, tenants)
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
+                                 headers=own_address()) as http:
+        created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
+                                  json={})
+        cid = created.json()["conversation_id"]
+    visitor = await ChatSocket(visitor_url(live_server.url, chat, cid, 0)).open()
+    await visitor.close()
+    path = f"/conversations/{cid}/ws"
+    log = live_server.log_path.read_text()
+    assert f'{path}?[query removed]\\" [accepted]' in log
+    assert chat.visitor_token not in log
+
+
 async def test_the_websockets_refuse_strangers(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:

@@ -617,13 +617,14 @@ class RoutingService:
         a point taken *after* reading the store, so a contact that left the store before
         that point already shows as finished in the database."""
         async with self._unit_of_work(tenant_id=tenant_id) as session:
-            rows = await repo.unfinished_contacts(session, tenant_id)
+            rows = await repo.unfinished_contact_times(session, tenant_id)
         horizon = self.clock() - 5.0
-        candidates = [r for r in rows if r.created_at.timestamp() < horizon]
+        candidates = [contact_id for contact_id, created_at in rows
+                      if created_at.timestamp() < horizon]
         if not candidates:
             return
-        fresh = await self.store.fetch(router.tenant, [f"c:{r.id}" for r in candidates])
-        missing = [r.id for r in candidates if fresh.get(f"c:{r.id}") is None]
+        fresh = await self.store.fetch(router.tenant, [f"c:{c}" for c in candidates])
+        missing = [c for c in candidates if fresh.get(f"c:{c}") is None]
         if not missing:
             return
         tail = await self.store.tail_id(router.tenant)

@@ -127,6 +127,16 @@ async def unfinished_contacts(session: AsyncSession, tenant_id: uuid.UUID,
     return list((await session.scalars(query.order_by(col(Contact.created_at)))).all())
 
 
+async def unfinished_contact_times(session: AsyncSession,
+                                   tenant_id: uuid.UUID) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, created at) of every unfinished contact: what a sweep compares with the
+    routing state every few seconds, read as two columns (the whole rows, built as
+    objects, cost the event loop about 20 ms per thousand waiting contacts)."""
+    query = select(Contact.id, Contact.created_at).where(
+        Contact.tenant_id == tenant_id, col(Contact.status).not_in(FINAL_STATUSES))
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
 async def last_agent_of(session: AsyncSession, tenant_id: uuid.UUID,
                         customer_key: str) -> uuid.UUID | None:
     """The agent who last answered this customer (sticky routing)."""

@@ -34,6 +34,11 @@ platform's p99 at most 3 times the relay's.
 database's own durable commit, one INSERT committed per round trip from asyncpg at the
 same pace as the messages (the relay writes nothing; the platform commits every message
 before it is acknowledged or delivered), measured in the same run on the same database.
+``store_floor`` is the platform's own statement alone: the call that numbers, stores and
+commits a message (``channels/chat/writer.py``), from a bare connection as the application's
+role, at the same pace, on the run's conversations. Between the two is the cost of the
+statement itself (the conversation's row, the message's indexes and keys, the tenant's
+binding); between it and the platform's latency is the platform's own path in Python.
 
 Needs Redis (``PLATEAUX_BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0) and PostgreSQL
 on 127.0.0.1:5432 (a temporary database, migrated by the real migrations, dropped at the
@@ -458,6 +463,39 @@ async def commit_floor(database: Any, *, count: int, pace: float) -> dict[str, A
     return percentiles(latencies)
 
 
+async def store_floor(database: Any, tenant_id: Any, conversation_ids: list[uuid.UUID], *,
+                      pace: float) -> dict[str, Any]:
+    """The platform's message store (one call of its statement, committed) per round trip,
+    ``pace`` seconds apart, one message on each conversation in turn."""
+    import asyncpg
+
+    from plateaux.channels.chat.writer import STORE
+    from plateaux.platform.types import utcnow
+
+    url = database.app_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(url)
+    latencies: list[float] = []
+    try:
+        for index, conversation_id in enumerate(conversation_ids):
+            began = time.perf_counter()
+            seq = await connection.fetchval(
+                STORE, tenant_id, conversation_id, None, None, uuid.uuid4(), "message",
+                "agent", None, "Floor", "a reply", "a reply", f"floor-{RUN_ID}-{index}", "[]",
+                utcnow())
+            latencies.append(time.perf_counter() - began)
+            if seq is None:
+                raise RuntimeError(f"conversation {conversation_id}: the store refused")
+            await asyncio.sleep(pace)
+    finally:
+        await connection.close()
+    return percentiles(latencies)
+
+
+def conversation_of(pair: Pair) -> uuid.UUID:
+    """The conversation a pair's visitor URL names (.../conversations/<id>/ws?...)."""
+    return uuid.UUID(pair[0].split("/conversations/", 1)[1].split("/", 1)[0])
+
+
 def log_tails(directory: Path, lines: int = 40) -> None:
     for log in sorted(directory.rglob("server-*.log")):
         text = log.read_text(errors="replace").splitlines()
@@ -507,9 +545,12 @@ async def bench_platform(processes: int, args: argparse.Namespace,
                         result["warm_up"]["conversations_created_seconds"] = round(
                             created, 1)
                         if backend == "postgresql":
+                            pace = args.interval / args.conversations
                             result["commit_floor"] = await commit_floor(
-                                database, count=args.conversations,
-                                pace=args.interval / args.conversations)
+                                database, count=args.conversations, pace=pace)
+                            result["store_floor"] = await store_floor(
+                                database, chat.world.tenant.id,
+                                [conversation_of(pair) for pair in pairs], pace=pace)
                         return result
                     finally:
                         await services.bus.close()

@@ -635,13 +635,13 @@ class RoutingService:
         if _log_position(await self._record(tenant_id)) < _log_position(tail):
             return
         async with self._unit_of_work(tenant_id=tenant_id) as session:
-            rows = await repo.unfinished_contacts(session, tenant_id, missing)
-        for row in rows:
-            if str(row.id) in router.snapshot.contacts:
+            unknown = await repo.unfinished_contacts(session, tenant_id, missing)
+        for contact in unknown:
+            if str(contact.id) in router.snapshot.contacts:
                 continue
             logger.warning("re-routing a stored contact the routing state did not know")
             with contextlib.suppress(RoutingError):
-                await self._arrive(router, repo.contact_state(row), reason="recovered")
+                await self._arrive(router, repo.contact_state(contact), reason="recovered")
 
 
 def _log_position(log_id: str) -> tuple[int, int]:

@@ -8,10 +8,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.channels.chat_world import ChatWorld
+from tests.support.servers import own_address
+
+
+async def open_conversation(server: str, chat: ChatWorld, text: str | None = None) -> str:
+    """The visitor starts a conversation (with a first message, if ``text``); its id."""
+    async with httpx.AsyncClient(base_url=server, timeout=30, headers=own_address()) as http:
+        created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
+                                  json={} if text is None else {"text": text})
+        assert created.status_code == 201, created.text
+        return str(created.json()["conversation_id"])
 
 
 def ws_base(url: str) -> str:

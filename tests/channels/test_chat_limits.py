@@ -8,7 +8,6 @@ import asyncio
 import gc
 import weakref
 
-import httpx
 from websockets.asyncio.client import connect
 
 from plateaux.channels.chat.heap import SocketHeap
@@ -16,10 +15,10 @@ from plateaux.channels.chat.live import FRAME_BURST, MESSAGE_BURST, SOCKET_LIMIT
 from plateaux.platform.errors import TooManyRequests
 from plateaux.platform.ratelimit import TokenBucket
 from plateaux.platform.services import Services
-from tests.channels.chat_world import ChatWorld, chat_world
-from tests.channels.live_chat import ChatSocket, visitor_url
+from tests.channels.chat_world import chat_world
+from tests.channels.live_chat import ChatSocket, open_conversation, visitor_url
 from tests.support.factories import TenantFactory
-from tests.support.servers import LiveServer, own_address
+from tests.support.servers import LiveServer
 
 
 def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
@@ -39,20 +38,11 @@ def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
         raise AssertionError("the empty bucket let a frame through")
 
 
-async def _conversation(live_server: LiveServer, chat: ChatWorld) -> str:
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
-                                 headers=own_address()) as http:
-        created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
-                                  json={"text": "hi"})
-        assert created.status_code == 201, created.text
-        return str(created.json()["conversation_id"])
-
-
 async def test_a_flooding_socket_is_refused_frames_and_messages_beyond_its_budget(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:
     chat = await chat_world(services, tenants)
-    cid = await _conversation(live_server, chat)
+    cid = await open_conversation(live_server.url, chat, "hi")
     pinging = await ChatSocket(visitor_url(live_server.url, chat, cid, 0)).open()
     try:
         for _ in range(FRAME_BURST + 10):
@@ -85,7 +75,7 @@ async def test_opening_sockets_again_and_again_is_limited(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:
     chat = await chat_world(services, tenants)
-    cid = await _conversation(live_server, chat)
+    cid = await open_conversation(live_server.url, chat, "hi")
     url = visitor_url(live_server.url, chat, cid, 0)
     for _ in range(SOCKET_LIMIT.count):
         socket = await ChatSocket(url).open()

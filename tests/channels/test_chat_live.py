@@ -8,7 +8,7 @@ import httpx
 
 from plateaux.platform.services import Services
 from tests.channels.chat_world import chat_world
-from tests.channels.live_chat import ChatSocket, agent_url, visitor_url
+from tests.channels.live_chat import ChatSocket, agent_url, open_conversation, visitor_url
 from tests.support.factories import TenantFactory
 from tests.support.routing_floor import sign_in
 from tests.support.servers import LiveServer, own_address
@@ -75,11 +75,7 @@ async def test_the_visitor_token_is_not_written_to_the_server_log(
     """The widget's token travels in the WebSocket's query string (a browser sets no
     header on one); the server logs the socket's path, never its query."""
     chat = await chat_world(services, tenants)
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
-                                 headers=own_address()) as http:
-        created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
-                                  json={})
-        cid = created.json()["conversation_id"]
+    cid = await open_conversation(live_server.url, chat)
     visitor = await ChatSocket(visitor_url(live_server.url, chat, cid, 0)).open()
     await visitor.close()
     path = f"/conversations/{cid}/ws"
@@ -92,11 +88,7 @@ async def test_the_websockets_refuse_strangers(
     live_server: LiveServer, tenants: TenantFactory, services: Services
 ) -> None:
     chat = await chat_world(services, tenants)
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=30,
-                                 headers=own_address()) as http:
-        created = await http.post(chat.site("/conversations"), headers=chat.visitor_headers,
-                                  json={})
-        cid = created.json()["conversation_id"]
+    cid = await open_conversation(live_server.url, chat)
     from websockets.asyncio.client import connect
 
     for url, code in ((visitor_url(live_server.url, chat, cid, 0).replace(

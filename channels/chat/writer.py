@@ -108,11 +108,10 @@ async def send(services: Services, *, tenant_id: uuid.UUID, conversation_id: uui
                 refs = await store.attachments(draft.attachment_ids)
                 try:
                     seq = await connection.fetchval(
-                        STORE, tenant_id, conversation_id, owner[0] if owner else None,
-                        owner[1] if owner else None, message_id, draft.kind.value,
-                        actor.author_type.value, actor.id, actor.name, draft.body,
-                        draft.text, draft.client_id, json.dumps(refs, separators=(",", ":")),
-                        created_at)
+                        STORE, tenant_id, conversation_id, *_owner_args(owner), message_id,
+                        draft.kind.value, actor.author_type.value, actor.id, actor.name,
+                        draft.body, draft.text, draft.client_id,
+                        json.dumps(refs, separators=(",", ":")), created_at)
                 except asyncpg.UniqueViolationError:
                     # A resend racing the first sending of the same client id, which
                     # committed while this one waited for the conversation's row; or this
@@ -163,7 +162,7 @@ async def mark_read(services: Services, *, tenant_id: uuid.UUID,
     async with pool.acquire() as connection:
         read = await connection.fetchval(
             READ, tenant_id, conversation_id, actor.is_visitor, max(0, min(seq, MAX_SEQ)),
-            owner[0] if owner else None, owner[1] if owner else None)
+            *_owner_args(owner))
     if read is None:
         return
     try:
@@ -172,6 +171,11 @@ async def mark_read(services: Services, *, tenant_id: uuid.UUID,
                   payload=ev.read_frame(actor.is_visitor, int(read))))
     except Exception:
         logger.exception("read receipt stored but not published")
+
+
+def _owner_args(owner: tuple[uuid.UUID, uuid.UUID] | None) -> tuple[uuid.UUID | None, ...]:
+    """The statements' visitor and site parameters: NULL for an agent."""
+    return owner if owner is not None else (None, None)
 
 
 class _Store:

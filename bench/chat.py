@@ -14,7 +14,8 @@ process with 2; with 1, the process's own subscribers get it without the trip th
 Redis, which it is still published to). The visitor's ack (stored, committed and
 published) is timed too.
 
-Warm-up, declared and reported apart (``warm_up``): the conversations are created, then
+Warm-up, declared and reported apart (``warm_up``): the conversations are created, the
+database's statistics taken (ANALYZE, as autovacuum keeps them on a live database), then
 every socket opens, then ``--settle`` seconds (3) pass before the first message, for relay
 and platform alike; the latencies are of the steady state that follows, with 1,000
 conversations open. ``windows`` gives them per 5 seconds of the sending, so a slow start
@@ -29,6 +30,11 @@ socket and an agent socket per conversation, a message forwarded as it comes: in
 one process; with two, through Redis pub/sub on one listening connection per process (as the
 platform's event bus does), the visitor and agent on different processes. Target: the
 platform's p99 at most 3 times the relay's.
+
+The durable relay (``durable_relay``, on PostgreSQL) is that relay committing one row per
+message (one INSERT from an asyncpg pool, in a database of its own) before forwarding it:
+the least any design that stores a message before delivering it can do, on this machine
+in this run. ``durable_relay_p99_ratio`` is its p99 over the bare relay's.
 
 ``commit_floor`` is what the platform cannot go below on this machine at that moment: the
 database's own durable commit, one INSERT committed per round trip from asyncpg at the
@@ -92,7 +98,8 @@ def note(text: str) -> None:
 
 # --- the bare relay (run as a subprocess: ``chat.py --relay PORT``) -----------------------
 
-def relay_app(redis_url: str | None, prefix: str) -> Any:
+def relay_app(redis_url: str | None, prefix: str, commit_dsn: str | None = None) -> Any:
+    import asyncpg
     from redis.asyncio import Redis
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
@@ -102,6 +109,23 @@ def relay_app(redis_url: str | None, prefix: str) -> Any:
     redis = Redis.from_url(redis_url) if redis_url else None
     listener: dict[str, Any] = {}
     subscribing = asyncio.Lock()
+    pools: list[asyncpg.Pool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        if commit_dsn is not None:
+            # No reset query on release, as the platform's message path has none.
+            pools.append(await asyncpg.create_pool(commit_dsn, min_size=2, max_size=10,
+                                                   reset=_no_reset))
+        yield
+        for pool in pools:
+            await pool.close()
+
+    async def commit(cid: str, text: str) -> None:
+        # The durable relay: one row committed per message before it goes on.
+        async with pools[0].acquire() as connection:
+            await connection.execute(
+                "INSERT INTO relay_messages (conversation, body) VALUES ($1, $2)", cid, text)
 
     async def fan_out() -> None:
         # One listening connection for the process, as the platform's bus has.
@@ -122,6 +146,8 @@ def relay_app(redis_url: str | None, prefix: str) -> Any:
         with contextlib.suppress(WebSocketDisconnect):
             while True:
                 text = await ws.receive_text()
+                if commit_dsn is not None:
+                    await commit(cid, text)
                 if redis is not None:
                     await redis.publish(f"{prefix}:{cid}", text)
                 elif cid in agents:
@@ -149,14 +175,18 @@ def relay_app(redis_url: str | None, prefix: str) -> Any:
             agents.pop(cid, None)
 
     return Starlette(routes=[WebSocketRoute("/v/{cid}", visitor),
-                             WebSocketRoute("/a/{cid}", agent)])
+                             WebSocketRoute("/a/{cid}", agent)], lifespan=lifespan)
 
 
-def run_relay(port: int, redis_url: str | None, prefix: str) -> None:
+async def _no_reset(connection: Any) -> None:
+    """The durable relay's connections keep no state between uses: nothing to reset."""
+
+
+def run_relay(port: int, redis_url: str | None, prefix: str, commit_dsn: str | None) -> None:
     import uvicorn
 
     # The platform's own server settings (platform/cli.py), so only the application differs.
-    uvicorn.run(relay_app(redis_url, prefix), host="127.0.0.1", port=port,
+    uvicorn.run(relay_app(redis_url, prefix, commit_dsn), host="127.0.0.1", port=port,
                 log_level="warning", access_log=False, ws="websockets")
 
 
@@ -173,7 +203,8 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 @contextlib.contextmanager
-def relay_servers(count: int) -> Iterator[tuple[list[str], list[int]]]:
+def relay_servers(count: int, commit_dsn: str | None = None
+                  ) -> Iterator[tuple[list[str], list[int]]]:
     from tests.support.servers import free_port
 
     processes: list[subprocess.Popen[bytes]] = []
@@ -185,6 +216,8 @@ def relay_servers(count: int) -> Iterator[tuple[list[str], list[int]]]:
                     "--relay-prefix", f"plateaux:bench-relay:{RUN_ID}"]
             if count > 1:
                 args += ["--relay-redis", REDIS_URL]
+            if commit_dsn is not None:
+                args += ["--relay-commit", commit_dsn]
             processes.append(subprocess.Popen(args))
             wait_listening(port, processes[-1])
             urls.append(f"ws://127.0.0.1:{port}")
@@ -538,6 +571,11 @@ async def bench_platform(processes: int, args: argparse.Namespace,
                                                      services)
                         created = time.perf_counter() - began
                         note(f"  {len(pairs)} conversations created in {created:.1f}s")
+                        if backend == "postgresql":
+                            # Statistics, as autovacuum keeps them on a live database (and
+                            # as pgbench takes them after loading): without them the
+                            # planner may read a tenant's every conversation to find one.
+                            await asyncio.to_thread(database.superuser_sql, "ANALYZE")
                         result = await drive(pairs, rounds=args.rounds,
                                              interval=args.interval, settle=args.settle,
                                              platform=True,
@@ -562,8 +600,24 @@ async def bench_platform(processes: int, args: argparse.Namespace,
             await asyncio.to_thread(database_cm.__exit__, None, None, None)
 
 
-async def bench_relay(processes: int, args: argparse.Namespace) -> dict[str, Any]:
-    with relay_servers(processes) as (urls, pids):
+@contextlib.contextmanager
+def relay_database() -> Iterator[str]:
+    """A database of its own for the durable relay: one table, dropped at the end."""
+    from tests.support.database import PG_HOST, PG_PORT, psql
+
+    name = f"plateaux_chatbench_relay_{RUN_ID}"
+    psql(f'CREATE DATABASE "{name}"')
+    try:
+        psql("CREATE TABLE relay_messages (id bigserial PRIMARY KEY, "
+             "conversation text NOT NULL, body text NOT NULL)", database=name)
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def bench_relay(processes: int, args: argparse.Namespace,
+                      commit_dsn: str | None = None) -> dict[str, Any]:
+    with relay_servers(processes, commit_dsn) as (urls, pids):
         pairs: list[Pair] = [(f"{urls[i % processes]}/v/{i}",
                               f"{urls[(i + 1) % processes]}/a/{i}", {})
                              for i in range(args.conversations)]
@@ -604,16 +658,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     for processes in wanted:
         note(f"{processes} process(es): bare relay, {args.conversations} conversations")
         relay = await bench_relay(processes, args)
+        durable: dict[str, Any] | None = None
+        if backend == "postgresql":
+            note(f"{processes} process(es): durable relay")
+            with relay_database() as dsn:
+                durable = await bench_relay(processes, args, dsn)
         note(f"{processes} process(es): platform")
         platform = await bench_platform(processes, args, backend)
-        ratio = (platform["p99_ms"] / relay["p99_ms"]
-                 if relay.get("p99_ms") and platform.get("p99_ms") else None)
+        ratio = _ratio(platform, relay)
         result["runs"][f"{processes}_process"] = {
-            "relay": relay, "platform": platform,
-            "p99_ratio": None if ratio is None else round(ratio, 2),
+            "relay": relay, "durable_relay": durable, "platform": platform,
+            "p99_ratio": ratio, "durable_relay_p99_ratio": _ratio(durable, relay),
             "target_met": None if ratio is None else ratio <= 3.0}
     result["machine_after"] = machine()
     return result
+
+
+def _ratio(run: dict[str, Any] | None, relay: dict[str, Any]) -> float | None:
+    if not run or not run.get("p99_ms") or not relay.get("p99_ms"):
+        return None
+    return round(run["p99_ms"] / relay["p99_ms"], 2)
 
 
 def parse() -> argparse.Namespace:
@@ -629,6 +693,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--relay-redis", help=argparse.SUPPRESS)
     parser.add_argument("--relay-prefix", default="plateaux:bench-relay", help=argparse.SUPPRESS)
+    parser.add_argument("--relay-commit", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -643,7 +708,8 @@ def _terminate_on_sigterm() -> None:
 if __name__ == "__main__":
     arguments = parse()
     if arguments.relay:
-        run_relay(arguments.relay, arguments.relay_redis, arguments.relay_prefix)
+        run_relay(arguments.relay, arguments.relay_redis, arguments.relay_prefix,
+                  arguments.relay_commit)
     else:
         _terminate_on_sigterm()
         print(json.dumps(asyncio.run(main(arguments)), indent=2))

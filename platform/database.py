@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -133,6 +133,9 @@ def after_commit(session: AsyncSession, callback: Callable[[], Any]) -> None:
     session.info.setdefault(POST_COMMIT_KEY, []).append(callback)
 
 
+# What a driver pool's connection goes through as it opens (``Database.driver_pool``).
+DriverInit = Callable[[asyncpg.Connection], Awaitable[None]]
+
 # Options of SQLAlchemy's asyncpg adapter that asyncpg itself does not take.
 _ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
@@ -146,11 +149,17 @@ class Database:
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
 
-    async def driver_pool(self) -> asyncpg.Pool | None:
+    async def driver_pool(self, *, init: DriverInit | None = None) -> asyncpg.Pool | None:
         """Bare asyncpg connections to the same database (None on SQLite), for the few hot
         paths where the ORM's cost per statement is most of the work (a chat message:
-        ``channels/chat/writer.py``). Opened on first use (with two connections ready, so
-        the first users do not wait for connections to open), as many as the main pool.
+        ``channels/chat/writer.py``, whose ``connections`` every caller goes through).
+
+        Opened on first use with all its connections (as many as the main pool), each put
+        through ``init`` as it opens (the first call's: its users prepare their statements
+        there), and kept however long they stay idle. A connection opened on demand would
+        make the message waiting for it pay its opening and its first statement's
+        preparing (about 7 ms each, docs/benchmarks.md; a warm store takes under 1), at every burst
+        above the pool's size so far, and again after each quiet spell if idle ones closed.
 
         No ping on checkout and no reset query on release, so a use costs only its own
         round trips. That is safe because every user opens its own transaction, binds the
@@ -167,7 +176,8 @@ class Database:
                     for name in _ADAPTER_ONLY:
                         options.pop(name, None)
                     self._driver_pool = await asyncpg.create_pool(
-                        min_size=min(2, self._pool_size), max_size=self._pool_size,
+                        min_size=self._pool_size, max_size=self._pool_size,
+                        max_inactive_connection_lifetime=0, init=init,
                         reset=_keep_session,
                         server_settings={"application_name": "plateaux"}, **options)
         return self._driver_pool

@@ -83,8 +83,9 @@ class LiveChat:
             # own: sockets holding theirs while they wait for it would drain the pool and
             # the load would never get one.
             await self.services.routing.router(self.tenant_id)
-        # Its messages' connections, opened with the first socket, not the first message.
-        await self.services.db.driver_pool()
+        # Its messages' connections, opened and warmed with the first socket, not the first
+        # message.
+        await writer.connections(self.services)
         async with self.services.bus.subscribe(self.tenant_id, self.audiences) as events:
             await self._open()
             forwarder = asyncio.create_task(self._forward(events))

@@ -75,6 +75,25 @@ MAX_SEQ = 2**31 - 1  # the column is an integer
 _LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
 
 
+async def connections(services: Services) -> asyncpg.Pool | None:
+    """The bare connections messages and read receipts are stored on (None on SQLite),
+    each warmed as it opens."""
+    return await services.db.driver_pool(init=_warm)
+
+
+async def _warm(connection: asyncpg.Connection) -> None:
+    """Prepare the store's and the read receipt's statements on a new connection, and have
+    its backend compile and plan their functions: the first call of each on a connection
+    otherwise costs the message making it a round trip to prepare and the compiling (about
+    7 ms, against under 1 ms warm). The calls name the nil tenant, which has no
+    conversation: nothing matches, nothing is stored."""
+    nil = uuid.UUID(int=0)
+    await connection.fetchval(STORE, nil, nil, None, None, nil, MessageKind.MESSAGE.value,
+                              "visitor", None, "", "", "", None, "[]", utcnow())
+    for by_visitor in (True, False):  # each branch's statement is planned on its first run
+        await connection.fetchval(READ, nil, nil, by_visitor, 0, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     seq: int
@@ -87,7 +106,7 @@ async def send(services: Services, *, tenant_id: uuid.UUID, conversation_id: uui
                attachment_ids: list[uuid.UUID] | None = None) -> Sent:
     """Store, commit, then publish a message; its number. ``owner`` (visitor id, widget
     id): for a visitor, whose conversation it must be."""
-    pool = await services.db.driver_pool()
+    pool = await connections(services)
     if pool is None:
         async with services.unit_of_work(tenant_id=tenant_id) as session:
             message, created = await svc.send_message(
@@ -150,7 +169,7 @@ async def mark_read(services: Services, *, tenant_id: uuid.UUID,
     """A read receipt, stored then published; nothing when it does not move the side's
     mark forward (an older or repeated receipt), or the conversation is no longer the
     visitor's."""
-    pool = await services.db.driver_pool()
+    pool = await connections(services)
     if pool is None:
         async with services.unit_of_work(tenant_id=tenant_id) as session:
             conversation = await repo.get_conversation(session, tenant_id, conversation_id)

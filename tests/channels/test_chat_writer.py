@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import uuid
 
 import httpx
@@ -29,6 +30,8 @@ from tests.support.database import PG_HOST, PG_PORT
 from tests.support.factories import TenantFactory
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+# A Parse message (type, length) preparing the statement that stores a message: its name.
+PREPARED_STORE = re.compile(rb"P[\s\S]{4}([^\x00]+)\x00[^\x00]*chat_store_message")
 
 
 async def _conversation(services: Services, chat: ChatWorld,
@@ -228,10 +231,14 @@ class LostReply:
                      client_out: asyncio.StreamWriter) -> None:
         server_in, server_out = await asyncio.open_connection(PG_HOST, PG_PORT)
         storing = asyncio.Event()
+        # The store's statement is prepared once per connection (when the connection is
+        # warmed, before the relay is armed); a call names it by its prepared name.
+        names: set[bytes] = set()
 
         async def upstream() -> None:
             while data := await client_in.read(65536):
-                if b"chat_store_message" in data:
+                names.update(PREPARED_STORE.findall(data))
+                if any(name in data for name in names):
                     storing.set()
                 server_out.write(data)
                 await server_out.drain()
@@ -270,6 +277,7 @@ async def test_a_store_whose_answer_was_lost_is_found_and_published_once(
             update={"database_url": url.render_as_string(hide_password=False)}))
         linked = dataclasses.replace(services, db=database)
         try:
+            await writer.connections(linked)  # opened and warmed before the relay is armed
             async with services.bus.subscribe(tenant, [ev.public_audience(cid)]) as events:
                 link.armed = True
                 for client_id in ("lost-1", None):  # by its client id, and without one
@@ -287,3 +295,23 @@ async def test_a_store_whose_answer_was_lost_is_found_and_published_once(
     stored = await _stored(services, conversation)
     assert [text for _, text in stored].count("are you there?") == 2
     assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))
+
+
+@pytest.mark.postgres_only
+async def test_the_message_connections_open_together_and_warm(services: Services) -> None:
+    # Every connection is opened with the pool and has its statements prepared (and its
+    # functions compiled) before a message needs it: none opens, cold, under a message.
+    pool = await writer.connections(services)
+    assert pool is not None
+    size = services.settings.db_pool_size
+    assert pool.get_size() == size
+    held = [await pool.acquire() for _ in range(size)]
+    try:
+        assert pool.get_size() == size
+        for connection in held:
+            prepared = " ".join(await connection.fetchval(
+                "SELECT array_agg(statement) FROM pg_prepared_statements"))
+            assert "chat_store_message" in prepared and "chat_mark_read" in prepared
+    finally:
+        for connection in held:
+            await pool.release(connection)

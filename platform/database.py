@@ -157,9 +157,9 @@ class Database:
         Opened on first use with all its connections (as many as the main pool), each put
         through ``init`` as it opens (the first call's: its users prepare their statements
         there), and kept however long they stay idle. A connection opened on demand would
-        make the message waiting for it pay its opening and its first statement's
-        preparing (about 7 ms each, docs/benchmarks.md; a warm store takes under 1), at every burst
-        above the pool's size so far, and again after each quiet spell if idle ones closed.
+        make the message waiting for it pay its opening and its first statement's preparing
+        (about 7 ms each, docs/benchmarks.md; a warm store takes under 1 ms), at every
+        burst above the pool's size so far, and after each quiet spell if idle ones closed.
 
         No ping on checkout and no reset query on release, so a use costs only its own
         round trips. That is safe because every user opens its own transaction, binds the
